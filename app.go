@@ -1,0 +1,170 @@
+package apigate
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/apigate/caddy-apigate/keystore"
+)
+
+// App is the api_gateway app: the state the gateway's handlers share, starting
+// with the key store. It is loaded on demand by the handlers that need it, so it
+// needs configuring only to change its defaults.
+type App struct {
+	// Keys sets the format and policy of API keys.
+	Keys *KeysConfig `json:"keys,omitempty"`
+
+	store     *keystore.Store
+	storeName string
+	logger    *zap.Logger
+}
+
+// KeysConfig is the policy of API keys.
+type KeysConfig struct {
+	// Prefix starts every key (`<prefix>_<id>_<secret><checksum>`), so secret
+	// scanners and people recognise it: 1 to 16 lowercase letters or digits,
+	// starting with a letter. Default: agk. Changing it invalidates existing keys.
+	Prefix string `json:"prefix,omitempty"`
+
+	// Grace is how long the old key keeps working after a rotation that names no
+	// grace of its own. Default: 168h (7 days).
+	Grace caddy.Duration `json:"grace,omitempty"`
+
+	// MaxAge flags keys older than this: their responses carry a Deprecation
+	// header. Default: 0 (off).
+	MaxAge caddy.Duration `json:"max_age,omitempty"`
+
+	// WarnBefore is how long before a key expires that it is reported as
+	// expiring. Default: 0 (off).
+	WarnBefore caddy.Duration `json:"warn_before,omitempty"`
+}
+
+// DefaultGrace is the grace period of a rotated key when none is configured.
+const DefaultGrace = 7 * 24 * time.Hour
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "api_gateway",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// keystores keeps each key index alive across config reloads, so a reload does
+// not re-read every record. It is keyed by the storage the records live in.
+var keystores = caddy.NewUsagePool()
+
+type pooledStore struct{ *keystore.Store }
+
+func (pooledStore) Destruct() error { return nil }
+
+// Provision sets up the key store on Caddy's configured storage.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.Keys == nil {
+		a.Keys = new(KeysConfig)
+	}
+	if a.Keys.Prefix == "" {
+		a.Keys.Prefix = keystore.DefaultPrefix
+	}
+	if a.Keys.Grace == 0 {
+		a.Keys.Grace = caddy.Duration(DefaultGrace)
+	}
+	if err := a.validate(); err != nil {
+		return err
+	}
+	policy := a.policy()
+
+	storage := ctx.Storage()
+	a.storeName = "keystore:" + storageName(storage)
+	val, loaded, err := keystores.LoadOrNew(a.storeName, func() (caddy.Destructor, error) {
+		s := keystore.New(storage, policy)
+		var skipped *keystore.SkippedError
+		if err := s.Load(ctx); errors.As(err, &skipped) {
+			a.logger.Error("some api keys could not be loaded", zap.Error(err))
+		} else if err != nil {
+			return nil, err
+		}
+		return pooledStore{s}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("loading api keys: %w", err)
+	}
+	a.store = val.(pooledStore).Store
+	if loaded {
+		a.store.SetPolicy(policy)
+	}
+	a.logger.Debug("api key store ready", zap.Int("keys", a.store.Len()), zap.Bool("reused", loaded))
+	return nil
+}
+
+func storageName(s any) string {
+	if st, ok := s.(fmt.Stringer); ok {
+		return fmt.Sprintf("%T:%s", s, st.String())
+	}
+	return fmt.Sprintf("%T:%p", s, s)
+}
+
+func (a *App) policy() keystore.Policy {
+	return keystore.Policy{
+		Prefix:     a.Keys.Prefix,
+		Grace:      time.Duration(a.Keys.Grace),
+		MaxAge:     time.Duration(a.Keys.MaxAge),
+		WarnBefore: time.Duration(a.Keys.WarnBefore),
+	}
+}
+
+func (a *App) validate() error {
+	if !keystore.ValidPrefix(a.Keys.Prefix) {
+		return fmt.Errorf("keys: prefix %q must be 1 to %d lowercase letters or digits, starting with a letter", a.Keys.Prefix, keystore.MaxPrefixLen)
+	}
+	for name, d := range map[string]caddy.Duration{"grace": a.Keys.Grace, "max_age": a.Keys.MaxAge, "warn_before": a.Keys.WarnBefore} {
+		if d < 0 {
+			return fmt.Errorf("keys: %s must not be negative", name)
+		}
+	}
+	return nil
+}
+
+// Validate checks the configuration.
+func (a *App) Validate() error { return a.validate() }
+
+// Start starts the app.
+func (a *App) Start() error { return nil }
+
+// Stop stops the app.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases the key store; it works after a failed Provision too.
+func (a *App) Cleanup() error {
+	if a.storeName != "" && a.store != nil {
+		_, err := keystores.Delete(a.storeName)
+		return err
+	}
+	return nil
+}
+
+// Store returns the key store.
+func (a *App) Store() *keystore.Store { return a.store }
+
+// appFrom returns the api_gateway app of the config being provisioned, loading
+// it with its defaults when it is not configured.
+func appFrom(ctx caddy.Context) (*App, error) {
+	v, err := ctx.App("api_gateway")
+	if err != nil {
+		return nil, fmt.Errorf("loading api_gateway app: %w", err)
+	}
+	return v.(*App), nil
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

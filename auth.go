@@ -1,0 +1,234 @@
+package apigate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/apigate/caddy-apigate/authn"
+)
+
+// Auth is the api_auth handler: it establishes who is calling. Methods are tried
+// in order; the first whose credential is present decides, and a present but
+// invalid credential is answered 401 without trying the others. A request with
+// no credential for any method is answered 401 too: to let anonymous callers
+// through, do not put api_auth on their route.
+//
+// On success it sets the placeholders {http.auth.user.id} (the consumer),
+// {http.auth.user.scopes} (space-separated), {http.auth.user.key_id} and
+// {http.auth.user.method}, and removes the credential from the request.
+type Auth struct {
+	// MethodsRaw are the authentication methods, tried in order.
+	MethodsRaw []json.RawMessage `json:"methods,omitempty" caddy:"namespace=apigate.auth_methods inline_key=method"`
+
+	methods []AuthMethod
+	logger  *zap.Logger
+	now     func() time.Time
+}
+
+// AuthMethod is an authentication method of api_auth: a module in the
+// apigate.auth_methods namespace.
+type AuthMethod interface {
+	// Authenticate returns the caller's identity, authn.ErrNoCredential when the
+	// request carries no credential for this method, or an *authn.Rejection. It
+	// removes the credential it found from r.
+	Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*authn.Identity, error)
+}
+
+// CaddyModule returns the Caddy module information.
+func (Auth) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.api_auth",
+		New: func() caddy.Module { return new(Auth) },
+	}
+}
+
+// Provision loads the methods.
+func (a *Auth) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if len(a.MethodsRaw) == 0 {
+		// No method named: API keys with their defaults.
+		a.MethodsRaw = []json.RawMessage{json.RawMessage(`{"method":"api_key"}`)}
+	}
+	mods, err := ctx.LoadModule(a, "MethodsRaw")
+	if err != nil {
+		return fmt.Errorf("loading authentication methods: %w", err)
+	}
+	for _, m := range mods.([]any) {
+		a.methods = append(a.methods, m.(AuthMethod))
+	}
+	return nil
+}
+
+// identityVar is the request variable holding the caller's *authn.Identity.
+const identityVar = "apigate.identity"
+
+// identityFrom returns the identity api_auth established for r, or nil.
+func identityFrom(r *http.Request) *authn.Identity {
+	id, _ := caddyhttp.GetVar(r.Context(), identityVar).(*authn.Identity)
+	return id
+}
+
+// clientIP returns the client address Caddy determined (honouring
+// trusted_proxies), or the zero Addr.
+func clientIP(r *http.Request) netip.Addr {
+	s, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return addr.Unmap()
+}
+
+func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	now := a.now()
+	ip := clientIP(r)
+	for _, m := range a.methods {
+		id, err := m.Authenticate(r, ip, now)
+		if errors.Is(err, authn.ErrNoCredential) {
+			continue
+		}
+		if err != nil {
+			return a.reject(w, err)
+		}
+		a.accept(w, r, id)
+		return next.ServeHTTP(w, r)
+	}
+	if c := a.logger.Check(zapcore.DebugLevel, "no credential"); c != nil {
+		c.Write(zap.String("client_ip", ip.String()))
+	}
+	w.Header().Set("WWW-Authenticate", challengeBare)
+	return writeProblem(w, http.StatusUnauthorized, bodyUnauthenticated)
+}
+
+func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *authn.Identity) {
+	caddyhttp.SetVar(r.Context(), identityVar, id)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.auth.user.id", id.Consumer)
+		repl.Set("http.auth.user.scopes", id.ScopeString)
+		repl.Set("http.auth.user.key_id", id.KeyID)
+		repl.Set("http.auth.user.method", id.Method)
+	}
+	if id.Deprecation != "" {
+		h := w.Header()
+		h.Set("Deprecation", id.Deprecation)
+		if id.Sunset != "" {
+			h.Set("Sunset", id.Sunset)
+		}
+	}
+	if c := a.logger.Check(zapcore.DebugLevel, "authenticated"); c != nil {
+		c.Write(zap.String("consumer", id.Consumer), zap.String("key_id", id.KeyID), zap.String("method", id.Method))
+	}
+}
+
+// reject answers a present but unacceptable credential. Unknown, revoked,
+// expired, mistyped and malformed keys get the same bytes.
+func (a *Auth) reject(w http.ResponseWriter, err error) error {
+	rej, ok := err.(*authn.Rejection)
+	if !ok {
+		rej = authn.ErrMalformed
+	}
+	if c := a.logger.Check(zapcore.DebugLevel, "credential rejected"); c != nil {
+		c.Write(zap.String("reason", rej.Reason))
+	}
+	switch rej {
+	case authn.ErrIPNotAllowed:
+		return writeProblem(w, http.StatusForbidden, bodyIPNotAllowed)
+	case authn.ErrAmbiguous:
+		w.Header().Set("WWW-Authenticate", challengeRequest)
+		return writeProblem(w, http.StatusUnauthorized, bodyAmbiguous)
+	}
+	w.Header().Set("WWW-Authenticate", challengeInvalid)
+	return writeProblem(w, http.StatusUnauthorized, bodyInvalidCred)
+}
+
+// APIKeyMethod authenticates with the gateway's API keys (method "api_key").
+type APIKeyMethod struct {
+	// Header is the request header that carries the key. Default: X-API-Key.
+	// `Authorization: Bearer <key>` is always accepted too.
+	Header string `json:"header,omitempty"`
+
+	// Query is the name of a query parameter that may carry the key. Default:
+	// none (off). Keys in URLs end up in logs and browser histories: prefer the
+	// header.
+	Query string `json:"query,omitempty"`
+
+	authn.APIKey
+}
+
+// CaddyModule returns the Caddy module information.
+func (APIKeyMethod) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "apigate.auth_methods.api_key",
+		New: func() caddy.Module { return new(APIKeyMethod) },
+	}
+}
+
+// Provision connects the method to the key store.
+func (m *APIKeyMethod) Provision(ctx caddy.Context) error {
+	app, err := appFrom(ctx)
+	if err != nil {
+		return err
+	}
+	if m.Header == "" {
+		m.Header = "X-API-Key"
+	}
+	m.APIKey = authn.APIKey{
+		Header: http.CanonicalHeaderKey(m.Header),
+		Query:  m.Query,
+		Prefix: app.Store().Policy().Prefix,
+		Keys:   app.Store(),
+	}
+	return nil
+}
+
+// Validate checks the configuration.
+func (m *APIKeyMethod) Validate() error {
+	if !validToken(m.Header) {
+		return fmt.Errorf("api_key: header %q is not a valid header name", m.Header)
+	}
+	if m.Query != "" && !validToken(m.Query) {
+		return fmt.Errorf("api_key: query %q is not a valid parameter name", m.Query)
+	}
+	return nil
+}
+
+// validToken reports whether s is an RFC 9110 token (header names, and the
+// names we accept for query parameters).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			continue
+		}
+		switch c {
+		case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// Interface guards
+var (
+	_ caddyhttp.MiddlewareHandler = (*Auth)(nil)
+	_ caddy.Provisioner           = (*Auth)(nil)
+	_ caddy.Provisioner           = (*APIKeyMethod)(nil)
+	_ caddy.Validator             = (*APIKeyMethod)(nil)
+	_ AuthMethod                  = (*APIKeyMethod)(nil)
+)

@@ -1,0 +1,184 @@
+// Command bench is a side-by-side load benchmark of the whole gateway against
+// plain reverse_proxy. From the repository root:
+//
+//	go run ./bench                                   # every variant, 5 rounds of 3s, 32 workers
+//	go run ./bench -variants plain,api_key -rounds 3 -d 2s
+//	go run ./bench -caddy /tmp/caddy -json results.json   # reuse a binary; -json - for stdout
+//
+// It builds Caddy with this plugin (`go build ./cmd/caddy`) unless -caddy names a binary,
+// serves a small JSON upstream from this process, and starts one Caddy process with one
+// site per variant, every listener on 127.0.0.1. Each round runs every variant for -d
+// with -c keep-alive workers; rounds are interleaved (and each starts at a different
+// variant) so machine noise hits every variant alike, and a first warm-up round is not
+// counted. It prints requests/s (median over rounds), p50 and p99 latency of the 200
+// responses, errors, the ratio to plain and, where a variant has one, its target ratio
+// with PASS or BELOW. It is a measurement, not a test: it exits 0 whatever the figures.
+//
+// To add a variant, add one entry to the variants table in variants.go: a name, the site
+// body (the Caddyfile inside the site block, with {$BENCH_UPSTREAM} for the upstream
+// address), and where needed a setup function that runs once Caddy is up and returns the
+// headers to send, a target ratio, and a request method and body.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command-line settings of one benchmark run.
+type options struct {
+	caddyBin    string
+	concurrency int
+	duration    time.Duration
+	rounds      int
+	variants    string
+	jsonOut     string
+	timeout     time.Duration
+	keep        bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.caddyBin, "caddy", "", "use this Caddy binary instead of building ./cmd/caddy")
+	flag.IntVar(&o.concurrency, "c", 32, "concurrent keep-alive workers")
+	flag.DurationVar(&o.duration, "d", 3*time.Second, "duration of each variant in each round")
+	flag.IntVar(&o.rounds, "rounds", 5, "counted rounds, after one warm-up round")
+	flag.StringVar(&o.variants, "variants", "", "comma-separated variants to run (default all: "+strings.Join(variantNames(), ",")+")")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file (- for stdout; the table then goes to stderr)")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of one request")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (Caddyfile, Caddy's log, binary) for inspection")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o)
+	stop()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(os.Stderr, "bench: interrupted")
+			os.Exit(130)
+		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	if o.concurrency < 1 || o.duration <= 0 || o.rounds < 1 || o.timeout <= 0 {
+		return errors.New("-c and -rounds must be at least 1, -d and -timeout positive")
+	}
+	selected, err := selectVariants(o.variants)
+	if err != nil {
+		return err
+	}
+
+	tmp, err := os.MkdirTemp("", "apigate-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		defer logf("kept %s", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+
+	bin := o.caddyBin
+	if bin == "" {
+		if bin, err = buildCaddy(ctx, tmp); err != nil {
+			return err
+		}
+	} else if bin, err = filepath.Abs(bin); err != nil { // Caddy runs in tmp
+		return err
+	}
+
+	up, err := startUpstream()
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+
+	c, err := startCaddy(ctx, bin, tmp, up.addr, selected)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+
+	client := newClient(o.concurrency, o.timeout)
+	defer client.CloseIdleConnections()
+
+	// A variant whose setup or first request fails is reported and left out of the
+	// rounds, so the others are still measured.
+	results := make([]result, len(c.sites))
+	var jobs []*job
+	var slots []int // slots[k] is jobs[k]'s index in results
+	for i, s := range c.sites {
+		j, err := prepare(ctx, client, c.adminURL, s)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			logf("%s: %v", s.v.name, err)
+			results[i] = result{Variant: s.v.name, Target: s.v.target, Failure: err.Error()}
+			continue
+		}
+		jobs = append(jobs, j)
+		slots = append(slots, i)
+	}
+
+	logf("caddy %s, %s/%s, %d CPUs, GOMAXPROCS %d", c.version, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	logf("%d workers, %v per variant per round, 1 warm-up + %d rounds", o.concurrency, o.duration, o.rounds)
+	stats := make([]variantStats, len(jobs))
+	for round := 0; round <= o.rounds; round++ {
+		for k := range jobs {
+			// Start each round at a different variant so none always runs first.
+			i := (k + round) % len(jobs)
+			if err := c.alive(); err != nil {
+				return err
+			}
+			r, err := runLoad(ctx, client, jobs[i], o.concurrency, o.duration)
+			if err != nil {
+				return err
+			}
+			label := fmt.Sprintf("round %d/%d", round, o.rounds)
+			if round == 0 {
+				label = "warm-up"
+			} else {
+				stats[i].add(r)
+			}
+			logf("%-11s %-12s %8.0f req/s  %d errors", label, jobs[i].name, r.rps(), r.errors)
+		}
+	}
+	if err := c.alive(); err != nil {
+		return err
+	}
+	for k, j := range jobs {
+		results[slots[k]] = stats[k].result(j.name, j.target)
+	}
+
+	rep := report{
+		Caddy:       c.version,
+		GOOS:        runtime.GOOS,
+		GOARCH:      runtime.GOARCH,
+		CPUs:        runtime.NumCPU(),
+		GOMAXPROCS:  runtime.GOMAXPROCS(0),
+		Concurrency: o.concurrency,
+		Duration:    o.duration.String(),
+		Rounds:      o.rounds,
+		Results:     results,
+	}
+	rep.compare()
+	return rep.write(o.jsonOut)
+}
+
+// logf prints progress to stderr, keeping stdout for the results.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}

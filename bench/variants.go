@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// variant is one way of serving the same upstream, measured side by side with the
+// others. The zero value of every field but name and site means "not needed".
+type variant struct {
+	// name is the variant's name in flags and results.
+	name string
+	// site is the body of the variant's Caddyfile site block. Caddy replaces
+	// {$BENCH_UPSTREAM} with the upstream's host:port when it parses the Caddyfile.
+	site string
+	// target is the share of plain's requests/s the variant should reach (0.90 means
+	// at least 90%); zero means no target.
+	target float64
+	// setup runs once Caddy is up, before any request to the variant, and returns the
+	// headers every request sends (a credential, say).
+	setup func(ctx context.Context, s setupEnv) (http.Header, error)
+	// method is the request method; empty means GET.
+	method string
+	// body is the request body; nil means none.
+	body []byte
+}
+
+// setupEnv is what a variant's setup may use.
+type setupEnv struct {
+	// client has no Origin header and no cookies, as Caddy's admin API wants.
+	client *http.Client
+	// adminURL is Caddy's admin endpoint, "http://127.0.0.1:port".
+	adminURL string
+}
+
+// variants is the table of every variant, in the order the results are printed.
+var variants = []variant{
+	{
+		name: "plain",
+		site: `reverse_proxy {$BENCH_UPSTREAM}`,
+	},
+	{
+		name: "api_key",
+		site: `route {
+	api_auth {
+		api_key
+	}
+	api_authorize orders:read
+	reverse_proxy {$BENCH_UPSTREAM}
+}`,
+		target: 0.90,
+		setup:  apiKeySetup("orders:read"),
+	},
+}
+
+// apiKeySetup returns a setup that creates an API key with the given scopes through
+// the admin API and sends it in X-API-Key.
+func apiKeySetup(scopes ...string) func(context.Context, setupEnv) (http.Header, error) {
+	return func(ctx context.Context, s setupEnv) (http.Header, error) {
+		reqBody, err := json.Marshal(map[string]any{"consumer": "bench", "scopes": scopes})
+		if err != nil {
+			return nil, err
+		}
+		var created struct {
+			ID  string `json:"id"`
+			Key string `json:"key"`
+		}
+		if err := adminPost(ctx, s, "/api_gateway/keys", reqBody, http.StatusCreated, &created); err != nil {
+			return nil, fmt.Errorf("creating an API key: %w", err)
+		}
+		if created.Key == "" {
+			return nil, fmt.Errorf("creating an API key: answer %q has no key", created.ID)
+		}
+		h := http.Header{}
+		h.Set("X-API-Key", created.Key)
+		return h, nil
+	}
+}
+
+// adminPost sends body as JSON to Caddy's admin API and decodes the answer into out,
+// which must come with status want.
+func adminPost(ctx context.Context, s setupEnv, path string, body []byte, want int, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.adminURL+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("POST %s: status %d, want %d: %s", path, resp.StatusCode, want, snippet(answer))
+	}
+	if err := json.Unmarshal(answer, out); err != nil {
+		return fmt.Errorf("POST %s: decoding the answer: %w", path, err)
+	}
+	return nil
+}
+
+// snippet shortens a response body for an error message.
+func snippet(b []byte) string {
+	const limit = 200
+	s := strings.TrimSpace(string(b))
+	if len(s) > limit {
+		s = s[:limit] + "..."
+	}
+	return s
+}
+
+// variantNames lists the table's variant names in order.
+func variantNames() []string {
+	names := make([]string, len(variants))
+	for i, v := range variants {
+		names[i] = v.name
+	}
+	return names
+}
+
+// selectVariants returns the variants named in the comma-separated list, in table
+// order, or every variant when the list is empty.
+func selectVariants(list string) ([]variant, error) {
+	if strings.TrimSpace(list) == "" {
+		return variants, nil
+	}
+	want := map[string]bool{}
+	for name := range strings.SplitSeq(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		found := false
+		for _, v := range variants {
+			found = found || v.name == name
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown variant %q (have %s)", name, strings.Join(variantNames(), ", "))
+		}
+		want[name] = true
+	}
+	var out []variant
+	for _, v := range variants {
+		if want[v.name] {
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-variants %q names no variant", list)
+	}
+	return out, nil
+}

@@ -1,0 +1,33 @@
+// Package apigate is a Caddy v2 plugin that turns Caddy into a secure API access
+// gateway: API keys with scopes, rotation and expiry, managed through Caddy's admin
+// API and the `caddy api-key` command.
+//
+// This root package is the thin Caddy adapter: module structs, provisioning,
+// Caddyfile parsing, placeholders and error answers. The logic lives in plain Go
+// packages (keystore, authn) that do not import it.
+package apigate
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+	caddy.RegisterModule(Auth{})
+	caddy.RegisterModule(APIKeyMethod{})
+	caddy.RegisterModule(Authorize{})
+	caddy.RegisterModule(MatchScope{})
+	caddy.RegisterModule(adminAPI{})
+
+	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)
+	httpcaddyfile.RegisterHandlerDirective("api_authorize", parseAuthorize)
+
+	// Handler order: api_inspect, api_auth, api_authorize, api_rate_limit,
+	// api_cache, all before basic_auth. Each registration goes right before
+	// basic_auth, after the ones registered earlier, so the order here is the
+	// order of the handlers.
+	httpcaddyfile.RegisterDirectiveOrder("api_auth", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("api_authorize", httpcaddyfile.Before, "basic_auth")
+}
