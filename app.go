@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/apigate/caddy-apigate/keystore"
@@ -15,11 +17,21 @@ import (
 // with the key store. It is loaded on demand by the handlers that need it, so it
 // needs configuring only to change its defaults.
 type App struct {
+	// Redis is the URL of a Redis server (redis://[user:password@]host:port/db,
+	// or rediss:// for TLS) that coordinates a cluster of gateways: shared rate
+	// limits and lockouts, key changes propagated within a second, scheduled
+	// events sent once. Default: none; everything runs embedded in this instance.
+	// Redis holds nothing that cannot be rebuilt: keys live in Caddy's storage.
+	Redis string `json:"redis,omitempty"`
+
 	// Keys sets the format and policy of API keys.
 	Keys *KeysConfig `json:"keys,omitempty"`
 
+	ctx       caddy.Context
 	store     *keystore.Store
 	storeName string
+	redis     *redis.Client
+	events    *caddyevents.App
 	logger    *zap.Logger
 }
 
@@ -64,7 +76,16 @@ func (pooledStore) Destruct() error { return nil }
 
 // Provision sets up the key store on Caddy's configured storage.
 func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
 	a.logger = ctx.Logger()
+	if err := a.provisionRedis(); err != nil {
+		return err
+	}
+	ev, err := ctx.App("events")
+	if err != nil {
+		return fmt.Errorf("loading events app: %w", err)
+	}
+	a.events = ev.(*caddyevents.App)
 	if a.Keys == nil {
 		a.Keys = new(KeysConfig)
 	}
@@ -139,13 +160,60 @@ func (a *App) Start() error { return nil }
 // Stop stops the app.
 func (a *App) Stop() error { return nil }
 
-// Cleanup releases the key store; it works after a failed Provision too.
+// Cleanup releases the key store and the Redis client; it works after a failed
+// Provision too.
 func (a *App) Cleanup() error {
+	var errs []error
 	if a.storeName != "" && a.store != nil {
-		_, err := keystores.Delete(a.storeName)
-		return err
+		if _, err := keystores.Delete(a.storeName); err != nil {
+			errs = append(errs, err)
+		}
 	}
+	if a.redis != nil {
+		if err := a.redis.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// provisionRedis creates the Redis client when a URL is configured. The client
+// connects lazily, so a Redis that is down at start does not stop Caddy: the
+// features that use it fall back as each documents.
+func (a *App) provisionRedis() error {
+	if a.Redis == "" {
+		return nil
+	}
+	raw := caddy.NewReplacer().ReplaceAll(a.Redis, "")
+	opts, err := redis.ParseURL(raw)
+	if err != nil {
+		// The URL may hold a password: do not echo it.
+		return fmt.Errorf("redis: the URL is not valid (want redis://[user:password@]host:port/db)")
+	}
+	if opts.DialTimeout == 0 || opts.DialTimeout > time.Second {
+		opts.DialTimeout = time.Second
+	}
+	if opts.ReadTimeout == 0 || opts.ReadTimeout > 500*time.Millisecond {
+		opts.ReadTimeout = 500 * time.Millisecond
+	}
+	if opts.WriteTimeout == 0 || opts.WriteTimeout > 500*time.Millisecond {
+		opts.WriteTimeout = 500 * time.Millisecond
+	}
+	opts.MaxRetries = 1
+	a.redis = redis.NewClient(opts)
 	return nil
+}
+
+// RedisClient returns the client of the configured Redis, or nil without one.
+func (a *App) RedisClient() *redis.Client { return a.redis }
+
+// Emit sends a Caddy event (apigate.<name>, e.g. apigate.key.rotated) that
+// users can handle with Caddy's events app. data must never hold a secret.
+func (a *App) Emit(name string, data map[string]any) {
+	if a.events == nil {
+		return
+	}
+	a.events.Emit(a.ctx, name, data)
 }
 
 // Store returns the key store.

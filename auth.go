@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -32,6 +33,8 @@ type Auth struct {
 	methods []AuthMethod
 	logger  *zap.Logger
 	now     func() time.Time
+
+	mAllowed, mNoCredential prometheus.Counter
 }
 
 // AuthMethod is an authentication method of api_auth: a module in the
@@ -57,6 +60,11 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
+	a.mAllowed = decisions.WithLabelValues("api_auth", "allowed")
+	a.mNoCredential = decisions.WithLabelValues("api_auth", "no_credential")
 	if len(a.MethodsRaw) == 0 {
 		// No method named: API keys with their defaults.
 		a.MethodsRaw = []json.RawMessage{json.RawMessage(`{"method":"api_key"}`)}
@@ -102,9 +110,11 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if err != nil {
 			return a.reject(w, err)
 		}
+		a.mAllowed.Inc()
 		a.accept(w, r, id)
 		return next.ServeHTTP(w, r)
 	}
+	a.mNoCredential.Inc()
 	if c := a.logger.Check(zapcore.DebugLevel, "no credential"); c != nil {
 		c.Write(zap.String("client_ip", ip.String()))
 	}
@@ -139,6 +149,7 @@ func (a *Auth) reject(w http.ResponseWriter, err error) error {
 	if !ok {
 		rej = authn.ErrMalformed
 	}
+	decisions.WithLabelValues("api_auth", rej.Label).Inc()
 	if c := a.logger.Check(zapcore.DebugLevel, "credential rejected"); c != nil {
 		c.Write(zap.String("reason", rej.Reason))
 	}

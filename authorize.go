@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -34,6 +35,8 @@ type Authorize struct {
 	challenge     string
 	bodyForbidden []byte
 	logger        *zap.Logger
+
+	mAllowed, mNoIdentity, mIP, mScope prometheus.Counter
 }
 
 // CaddyModule returns the Caddy module information.
@@ -47,6 +50,13 @@ func (Authorize) CaddyModule() caddy.ModuleInfo {
 // Provision renders the answers once.
 func (az *Authorize) Provision(ctx caddy.Context) error {
 	az.logger = ctx.Logger()
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
+	az.mAllowed = decisions.WithLabelValues("api_authorize", "allowed")
+	az.mNoIdentity = decisions.WithLabelValues("api_authorize", "no_identity")
+	az.mIP = decisions.WithLabelValues("api_authorize", "ip_not_allowed")
+	az.mScope = decisions.WithLabelValues("api_authorize", "insufficient_scope")
 	for _, s := range az.IPs {
 		p, err := keystore.ParsePrefix(s)
 		if err != nil {
@@ -82,18 +92,22 @@ func (az *Authorize) Validate() error {
 func (az *Authorize) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	id := identityFrom(r)
 	if id == nil {
+		az.mNoIdentity.Inc()
 		w.Header().Set("WWW-Authenticate", challengeBare)
 		return writeProblem(w, http.StatusUnauthorized, bodyUnauthenticated)
 	}
 	if len(az.prefixes) > 0 && !addrIn(clientIP(r), az.prefixes) {
+		az.mIP.Inc()
 		az.debug("client address not allowed", id.Consumer)
 		return writeProblem(w, http.StatusForbidden, bodyIPForbidden)
 	}
 	if !id.HasAll(az.All) || !id.HasAny(az.Any) {
+		az.mScope.Inc()
 		az.debug("insufficient scope", id.Consumer)
 		w.Header().Set("WWW-Authenticate", az.challenge)
 		return writeProblem(w, http.StatusForbidden, az.bodyForbidden)
 	}
+	az.mAllowed.Inc()
 	return next.ServeHTTP(w, r)
 }
 

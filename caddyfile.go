@@ -13,6 +13,7 @@ import (
 // parseGlobalOption parses the api_gateway global option. Syntax:
 //
 //	api_gateway {
+//		redis redis://host:6379/0
 //		keys {
 //			prefix      <prefix>
 //			grace       <duration>
@@ -54,7 +55,15 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := a.Keys.unmarshalCaddyfile(d); err != nil {
 				return err
 			}
-		case "redis", "notify", "signing":
+		case "redis":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			a.Redis = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "notify", "signing":
 			return d.Errf("api_gateway: %q is not supported yet by this version of caddy-apigate", name)
 		default:
 			return d.Errf("api_gateway: unrecognized subdirective %q", name)

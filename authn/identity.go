@@ -70,6 +70,8 @@ type Rejection struct {
 	Status int
 	Code   string
 	Reason string
+	// Label names the rejection in metrics: a fixed word, never request data.
+	Label string
 }
 
 func (r *Rejection) Error() string { return "credential rejected: " + r.Reason }
@@ -77,11 +79,11 @@ func (r *Rejection) Error() string { return "credential rejected: " + r.Reason }
 // The rejections methods return. They are shared values, so a rejection does not
 // allocate.
 var (
-	ErrMalformed    = &Rejection{Status: 401, Code: "invalid_token", Reason: "malformed"}
-	ErrAmbiguous    = &Rejection{Status: 401, Code: "invalid_request", Reason: "more than one credential"}
-	ErrUnknown      = &Rejection{Status: 401, Code: "invalid_token", Reason: "unknown"}
-	ErrMismatch     = &Rejection{Status: 401, Code: "invalid_token", Reason: "mismatch"}
-	ErrRevoked      = &Rejection{Status: 401, Code: "invalid_token", Reason: "revoked"}
-	ErrExpired      = &Rejection{Status: 401, Code: "invalid_token", Reason: "expired"}
-	ErrIPNotAllowed = &Rejection{Status: 403, Code: "insufficient_scope", Reason: "client address not allowed for this key"}
+	ErrMalformed    = &Rejection{Status: 401, Code: "invalid_token", Reason: "malformed", Label: "malformed"}
+	ErrAmbiguous    = &Rejection{Status: 401, Code: "invalid_request", Reason: "more than one credential", Label: "ambiguous"}
+	ErrUnknown      = &Rejection{Status: 401, Code: "invalid_token", Reason: "unknown", Label: "unknown"}
+	ErrMismatch     = &Rejection{Status: 401, Code: "invalid_token", Reason: "mismatch", Label: "mismatch"}
+	ErrRevoked      = &Rejection{Status: 401, Code: "invalid_token", Reason: "revoked", Label: "revoked"}
+	ErrExpired      = &Rejection{Status: 401, Code: "invalid_token", Reason: "expired", Label: "expired"}
+	ErrIPNotAllowed = &Rejection{Status: 403, Code: "insufficient_scope", Reason: "client address not allowed for this key", Label: "ip_not_allowed"}
 )
