@@ -175,7 +175,7 @@ type APIKeyMethod struct {
 	// header.
 	Query string `json:"query,omitempty"`
 
-	authn.APIKey
+	keys authn.APIKey
 }
 
 // CaddyModule returns the Caddy module information.
@@ -195,13 +195,18 @@ func (m *APIKeyMethod) Provision(ctx caddy.Context) error {
 	if m.Header == "" {
 		m.Header = "X-API-Key"
 	}
-	m.APIKey = authn.APIKey{
+	m.keys = authn.APIKey{
 		Header: http.CanonicalHeaderKey(m.Header),
 		Query:  m.Query,
 		Prefix: app.Store().Policy().Prefix,
 		Keys:   app.Store(),
 	}
 	return nil
+}
+
+// Authenticate checks the API key r carries, if any.
+func (m *APIKeyMethod) Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*authn.Identity, error) {
+	return m.keys.Authenticate(r, clientIP, now)
 }
 
 // Validate checks the configuration.
