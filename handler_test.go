@@ -113,11 +113,14 @@ func TestAuthHandler(t *testing.T) {
 	})
 
 	for name, set := range map[string]func(*http.Request){
-		"none":          func(*http.Request) {},
-		"garbage":       func(r *http.Request) { r.Header.Set("X-API-Key", "garbage") },
-		"empty":         func(r *http.Request) { r.Header.Set("X-API-Key", "") },
-		"two headers":   func(r *http.Request) { r.Header.Add("X-API-Key", keys[0]); r.Header.Add("X-API-Key", keys[0]) },
-		"header+bearer": func(r *http.Request) { r.Header.Set("X-API-Key", keys[0]); r.Header.Set("Authorization", "Bearer "+keys[0]) },
+		"none":        func(*http.Request) {},
+		"garbage":     func(r *http.Request) { r.Header.Set("X-API-Key", "garbage") },
+		"empty":       func(r *http.Request) { r.Header.Set("X-API-Key", "") },
+		"two headers": func(r *http.Request) { r.Header.Add("X-API-Key", keys[0]); r.Header.Add("X-API-Key", keys[0]) },
+		"header+bearer": func(r *http.Request) {
+			r.Header.Set("X-API-Key", keys[0])
+			r.Header.Set("Authorization", "Bearer "+keys[0])
+		},
 		"two bearers": func(r *http.Request) {
 			r.Header.Add("Authorization", "Bearer "+keys[0])
 			r.Header.Add("Authorization", "Bearer "+keys[0])
