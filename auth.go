@@ -31,6 +31,7 @@ type Auth struct {
 	MethodsRaw []json.RawMessage `json:"methods,omitempty" caddy:"namespace=apigate.auth_methods inline_key=method"`
 
 	methods []AuthMethod
+	app     *App
 	logger  *zap.Logger
 	now     func() time.Time
 
@@ -65,6 +66,11 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 	}
 	a.mAllowed = decisions.WithLabelValues("api_auth", "allowed")
 	a.mNoCredential = decisions.WithLabelValues("api_auth", "no_credential")
+	app, err := appFrom(ctx)
+	if err != nil {
+		return err
+	}
+	a.app = app
 	if len(a.MethodsRaw) == 0 {
 		// No method named: API keys with their defaults.
 		a.MethodsRaw = []json.RawMessage{json.RawMessage(`{"method":"api_key"}`)}
@@ -112,6 +118,9 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 		a.mAllowed.Inc()
 		a.accept(w, r, id)
+		if id.KeyInGrace && a.app != nil {
+			a.app.noteGraceUse(id.KeyID, id.Consumer, now)
+		}
 		return next.ServeHTTP(w, r)
 	}
 	a.mNoCredential.Inc()

@@ -77,6 +77,7 @@ func (a *APIKey) Authenticate(r *http.Request, clientIP netip.Addr, now time.Tim
 		ScopeString: e.ScopeString,
 		KeyID:       e.Record.ID,
 		Method:      "api_key",
+		KeyInGrace:  e.Record.RotatedTo != "",
 	}
 	id.Deprecation, id.Sunset = e.Deprecation(now)
 	return id, nil

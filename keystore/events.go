@@ -53,10 +53,35 @@ func eventData(r Record) map[string]any {
 
 // OnEvent sets the function that receives the store's events. It is called
 // synchronously after the change is stored, so it must not block.
-func (s *Store) OnEvent(f func(Event)) {
+func (s *Store) OnEvent(f func(Event)) { s.SetHooks(nil, f, nil) }
+
+// SetHooks sets, on behalf of owner, the functions that receive the store's
+// events and the ids of the records this instance changed. Both are called
+// synchronously and must not block. A store shared across config reloads is
+// handed from one owner to the next: ClearHooks by an earlier owner is then a
+// no-op.
+func (s *Store) SetHooks(owner any, onEvent func(Event), onChange func(id string)) {
 	s.mu.Lock()
-	s.onEvent = f
+	s.hookOwner, s.onEvent, s.onChange = owner, onEvent, onChange
 	s.mu.Unlock()
+}
+
+// ClearHooks removes the hooks if owner set them.
+func (s *Store) ClearHooks(owner any) {
+	s.mu.Lock()
+	if s.hookOwner == owner {
+		s.hookOwner, s.onEvent, s.onChange = nil, nil, nil
+	}
+	s.mu.Unlock()
+}
+
+func (s *Store) changed(id string) {
+	s.mu.RLock()
+	f := s.onChange
+	s.mu.RUnlock()
+	if f != nil {
+		f(id)
+	}
 }
 
 func (s *Store) emit(typ string, now time.Time, r Record, extra map[string]any) {

@@ -53,10 +53,12 @@ var (
 type Store struct {
 	backend Backend
 
-	mu      sync.RWMutex
-	policy  Policy
-	entries map[string]*Entry
-	onEvent func(Event)
+	mu        sync.RWMutex
+	policy    Policy
+	entries   map[string]*Entry
+	hookOwner any
+	onEvent   func(Event)
+	onChange  func(id string)
 	// seen holds the change markers already applied (see Refresh).
 	seen map[string]time.Time
 
@@ -377,6 +379,7 @@ func (s *Store) put(ctx context.Context, rec Record) error {
 	// Other instances pick the change up from the marker; a failure to write it
 	// delays them until their next full load, so it does not fail the change.
 	_ = s.recordChange(ctx, rec.ID, time.Now())
+	s.changed(rec.ID)
 	return nil
 }
 
