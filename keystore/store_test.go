@@ -485,3 +485,40 @@ func BenchmarkLoad100k(b *testing.B) {
 		runtime.KeepAlive(s)
 	}
 }
+
+// BenchmarkLoadFast100k measures a start from a snapshot of 100,000 keys.
+func BenchmarkLoadFast100k(b *testing.B) {
+	ctx := context.Background()
+	st := &certmagic.FileStorage{Path: b.TempDir()}
+	seed := New(st, Policy{})
+	seed.mu.Lock()
+	for i := 0; i < 100_000; i++ {
+		id := fmt.Sprintf("K%011d", i)
+		h := HashSecret(fmt.Sprintf("%032d", i))
+		e, err := newEntry(Record{ID: id, Consumer: "consumer-" + strconv.Itoa(i), Scopes: []string{"orders:read", "orders:write"},
+			Hash: hex.EncodeToString(h[:]), CreatedAt: t0}, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seed.entries[id] = e
+	}
+	seed.mu.Unlock()
+	if err := seed.WriteSnapshot(ctx, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s := New(st, Policy{})
+		used, err := s.LoadFast(ctx, time.Now())
+		if err != nil || !used || s.Len() != 100_000 {
+			b.Fatalf("used %v, %v, %d keys", used, err, s.Len())
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB")
+		runtime.KeepAlive(s)
+	}
+}
