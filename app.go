@@ -34,15 +34,15 @@ type App struct {
 
 	*lifecycle
 
-	ctx       caddy.Context
-	store     *keystore.Store
+	ctx   caddy.Context
+	store *keystore.Store
 	// loadedFromStorage is when this app's full load from storage began, if it
 	// made one: Start then writes a snapshot for the next start.
 	loadedFromStorage time.Time
-	storeName string
-	redis     *redis.Client
-	events    *caddyevents.App
-	logger    *zap.Logger
+	storeName         string
+	redis             *redis.Client
+	events            *caddyevents.App
+	logger            *zap.Logger
 }
 
 // KeysConfig is the policy of API keys.
