@@ -114,6 +114,12 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		a.accept(w, r, id)
 		return next.ServeHTTP(w, r)
 	}
+	if len(r.Header.Values("Authorization")) > 0 {
+		// A credential was sent that no method could use (a malformed or empty
+		// token, another scheme): the same answer as any invalid credential.
+		r.Header.Del("Authorization")
+		return a.reject(w, authn.ErrMalformed)
+	}
 	a.mNoCredential.Inc()
 	if c := a.logger.Check(zapcore.DebugLevel, "no credential"); c != nil {
 		c.Write(zap.String("client_ip", ip.String()))
@@ -129,6 +135,9 @@ func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *authn.Identity
 		repl.Set("http.auth.user.scopes", id.ScopeString)
 		repl.Set("http.auth.user.key_id", id.KeyID)
 		repl.Set("http.auth.user.method", id.Method)
+		for name, val := range id.Claims {
+			repl.Set("http.auth.user."+name, val)
+		}
 	}
 	if id.Deprecation != "" {
 		h := w.Header()
@@ -159,6 +168,12 @@ func (a *Auth) reject(w http.ResponseWriter, err error) error {
 	case authn.ErrAmbiguous:
 		w.Header().Set("WWW-Authenticate", challengeRequest)
 		return writeProblem(w, http.StatusUnauthorized, bodyAmbiguous)
+	}
+	if rej.Status == http.StatusServiceUnavailable {
+		// The credential could not be checked (the identity provider is down):
+		// not the caller's fault, and worth a retry.
+		w.Header().Set("Retry-After", "5")
+		return writeProblem(w, http.StatusServiceUnavailable, bodyIdPUnavailable)
 	}
 	w.Header().Set("WWW-Authenticate", challengeInvalid)
 	return writeProblem(w, http.StatusUnauthorized, bodyInvalidCred)

@@ -2,6 +2,7 @@ package apigate
 
 import (
 	"encoding/json"
+	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -161,7 +162,13 @@ func (a *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			method = m
-		case "jwt", "introspect", "client_cert", "lockout", "upstream_token":
+		case "jwt":
+			m := new(JWTMethod)
+			if err := m.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+			method = m
+		case "lockout":
 			return d.Errf("api_auth: %q is not supported yet by this version of caddy-apigate", name)
 		default:
 			return d.Errf("api_auth: unrecognized method %q", name)
@@ -302,3 +309,128 @@ var (
 	_ caddyfile.Unmarshaler = (*MatchScope)(nil)
 	_                       = json.RawMessage(nil)
 )
+
+// unmarshalCaddyfile parses the jwt method of api_auth. Syntax:
+//
+//	jwt {
+//		jwks_url <url>            # or: discovery / key <pem file> / secret <value>
+//		issuer   <iss>
+//		audience <aud>...
+//		algorithms <alg>...       # default ES256 RS256 EdDSA (HS256 with a secret)
+//		leeway   <duration>
+//		typ      <typ>
+//		consumer_claim <claim>    # default sub
+//		scopes_claim   <claim>... # default scope
+//		claims   <claim>...       # exposed as {http.auth.user.<claim>}
+//		cache_size <n>
+//		unknown_kid_interval <duration>
+//		timeout  <duration>
+//	}
+func (m *JWTMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("jwt: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "discovery":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			m.Discovery = true
+		case "jwks_url", "key", "secret", "issuer", "typ", "consumer_claim":
+			val, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			switch name {
+			case "jwks_url":
+				m.JWKSURL = val
+			case "key":
+				m.Key = val
+			case "secret":
+				m.Secret = val
+			case "issuer":
+				m.Issuer = val
+			case "typ":
+				m.Typ = val
+			default:
+				m.ConsumerClaim = val
+			}
+		case "audience", "algorithms", "scopes_claim", "claims":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			switch name {
+			case "audience":
+				m.Audience = args
+			case "algorithms":
+				for _, a := range args {
+					if !supportedAlg(a) {
+						return d.Errf("jwt: algorithm %q is not supported", a)
+					}
+				}
+				m.Algorithms = args
+			case "scopes_claim":
+				m.ScopesClaim = args
+			default:
+				for _, c := range args {
+					if reservedPlaceholder(c) {
+						return d.Errf("jwt: claim %q cannot be exposed: {http.auth.user.%s} is set by api_auth", c, c)
+					}
+				}
+				m.Claims = args
+			}
+		case "leeway", "unknown_kid_interval", "timeout":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return err
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			switch name {
+			case "leeway":
+				m.Leeway = dur
+			case "unknown_kid_interval":
+				m.UnknownKidInterval = dur
+			default:
+				m.Timeout = dur
+			}
+		case "cache_size":
+			val, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 0 {
+				return d.Errf("jwt: cache_size %q is not a non-negative integer", val)
+			}
+			m.CacheSize = n
+		default:
+			return d.Errf("jwt: unrecognized subdirective %q", name)
+		}
+	}
+	if err := m.validate(); err != nil {
+		return d.Errf("%v", err)
+	}
+	return nil
+}
+
+// oneArg reads exactly one argument.
+func oneArg(d *caddyfile.Dispenser) (string, error) {
+	if !d.NextArg() {
+		return "", d.ArgErr()
+	}
+	val := d.Val()
+	if d.NextArg() {
+		return "", d.ArgErr()
+	}
+	return val, nil
+}

@@ -16,6 +16,7 @@ func init() {
 	caddy.RegisterModule(App{})
 	caddy.RegisterModule(Auth{})
 	caddy.RegisterModule(APIKeyMethod{})
+	caddy.RegisterModule(JWTMethod{})
 	caddy.RegisterModule(Authorize{})
 	caddy.RegisterModule(MatchScope{})
 	caddy.RegisterModule(adminAPI{})
