@@ -168,6 +168,12 @@ func (a *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			method = m
+		case "introspect":
+			m := new(IntrospectMethod)
+			if err := m.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+			method = m
 		case "lockout":
 			return d.Errf("api_auth: %q is not supported yet by this version of caddy-apigate", name)
 		default:
@@ -433,4 +439,102 @@ func oneArg(d *caddyfile.Dispenser) (string, error) {
 		return "", d.ArgErr()
 	}
 	return val, nil
+}
+
+// unmarshalCaddyfile parses the introspect method of api_auth. Syntax:
+//
+//	introspect <url> {
+//		client_id      <id>
+//		client_secret  <secret>
+//		auth_method    client_secret_basic|client_secret_post
+//		cache          <duration>   # default 30s, never past the token's exp
+//		negative_cache <duration>   # default 5s
+//		cache_size     <n>
+//		timeout        <duration>   # default 5s
+//		issuer         <iss>
+//		audience       <aud>...
+//		consumer_claim <member>     # default sub
+//		scopes_claim   <member>...  # default scope
+//		claims         <member>...
+//	}
+func (m *IntrospectMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	m.URL = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("introspect: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "client_id", "client_secret", "auth_method", "issuer", "consumer_claim":
+			val, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			switch name {
+			case "client_id":
+				m.ClientID = val
+			case "client_secret":
+				m.ClientSecret = val
+			case "auth_method":
+				m.AuthMethod = val
+			case "issuer":
+				m.Issuer = val
+			default:
+				m.ConsumerClaim = val
+			}
+		case "audience", "scopes_claim", "claims":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			switch name {
+			case "audience":
+				m.Audience = args
+			case "scopes_claim":
+				m.ScopesClaim = args
+			default:
+				m.Claims = args
+			}
+		case "cache", "negative_cache", "timeout":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return err
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			switch name {
+			case "cache":
+				m.Cache = dur
+			case "negative_cache":
+				m.NegativeCache = dur
+			default:
+				m.Timeout = dur
+			}
+		case "cache_size":
+			val, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 0 {
+				return d.Errf("introspect: cache_size %q is not a non-negative integer", val)
+			}
+			m.CacheSize = n
+		default:
+			return d.Errf("introspect: unrecognized subdirective %q", name)
+		}
+	}
+	if err := m.validate(); err != nil {
+		return d.Errf("%v", err)
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ func init() {
 	caddy.RegisterModule(Auth{})
 	caddy.RegisterModule(APIKeyMethod{})
 	caddy.RegisterModule(JWTMethod{})
+	caddy.RegisterModule(IntrospectMethod{})
 	caddy.RegisterModule(Authorize{})
 	caddy.RegisterModule(MatchScope{})
 	caddy.RegisterModule(adminAPI{})
