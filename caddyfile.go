@@ -174,6 +174,12 @@ func (a *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			method = m
+		case "client_cert":
+			m := new(ClientCertMethod)
+			if err := m.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+			method = m
 		case "lockout":
 			return d.Errf("api_auth: %q is not supported yet by this version of caddy-apigate", name)
 		default:
@@ -535,6 +541,51 @@ func (m *IntrospectMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	if err := m.validate(); err != nil {
 		return d.Errf("%v", err)
+	}
+	return nil
+}
+
+// unmarshalCaddyfile parses the client_cert method of api_auth. Syntax:
+//
+//	client_cert [{
+//		consumer subject.common_name|subject|san.dns|san.email|san.uri
+//		scopes   <scope>...
+//	}]
+func (m *ClientCertMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("client_cert: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "consumer":
+			val, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			m.Consumer = val
+			if err := m.Validate(); err != nil {
+				return d.Errf("%v", err)
+			}
+		case "scopes":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			for _, s := range args {
+				if !validScopeToken(s) {
+					return d.Errf("client_cert: scope %q is not valid", s)
+				}
+			}
+			m.Scopes = args
+		default:
+			return d.Errf("client_cert: unrecognized subdirective %q", name)
+		}
 	}
 	return nil
 }

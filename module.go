@@ -18,6 +18,7 @@ func init() {
 	caddy.RegisterModule(APIKeyMethod{})
 	caddy.RegisterModule(JWTMethod{})
 	caddy.RegisterModule(IntrospectMethod{})
+	caddy.RegisterModule(ClientCertMethod{})
 	caddy.RegisterModule(Authorize{})
 	caddy.RegisterModule(MatchScope{})
 	caddy.RegisterModule(adminAPI{})
