@@ -31,34 +31,34 @@ const (
 	testAud = "orders-api"
 )
 
-// signingKey is a private key with its JWK.
-type signingKey struct {
+// testKey is a private key with its JWK.
+type testKey struct {
 	kid    string
 	alg    jwt.SigningMethod
 	priv   any
 	public map[string]any
 }
 
-func newES256(t testing.TB, kid string) *signingKey {
+func newES256(t testing.TB, kid string) *testKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := k.PublicKey.Bytes()
-	return &signingKey{kid: kid, alg: jwt.SigningMethodES256, priv: k, public: map[string]any{
+	return &testKey{kid: kid, alg: jwt.SigningMethodES256, priv: k, public: map[string]any{
 		"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
 		"x": base64.RawURLEncoding.EncodeToString(b[1:33]), "y": base64.RawURLEncoding.EncodeToString(b[33:]),
 	}}
 }
 
-func newEdDSA(t testing.TB, kid string) *signingKey {
+func newEdDSA(t testing.TB, kid string) *testKey {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &signingKey{kid: kid, alg: jwt.SigningMethodEdDSA, priv: priv, public: map[string]any{
+	return &testKey{kid: kid, alg: jwt.SigningMethodEdDSA, priv: priv, public: map[string]any{
 		"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": base64.RawURLEncoding.EncodeToString(pub),
 	}}
 }
@@ -66,7 +66,7 @@ func newEdDSA(t testing.TB, kid string) *signingKey {
 var rsaOnce sync.Once
 var rsaKey *rsa.PrivateKey
 
-func newRS256(t testing.TB, kid string) *signingKey {
+func newRS256(t testing.TB, kid string) *testKey {
 	t.Helper()
 	rsaOnce.Do(func() {
 		var err error
@@ -75,14 +75,14 @@ func newRS256(t testing.TB, kid string) *signingKey {
 			panic(err)
 		}
 	})
-	return &signingKey{kid: kid, alg: jwt.SigningMethodRS256, priv: rsaKey, public: map[string]any{
+	return &testKey{kid: kid, alg: jwt.SigningMethodRS256, priv: rsaKey, public: map[string]any{
 		"kty": "RSA", "kid": kid, "use": "sig",
 		"n": base64.RawURLEncoding.EncodeToString(rsaKey.N.Bytes()),
 		"e": base64.RawURLEncoding.EncodeToString([]byte{1, 0, 1}),
 	}}
 }
 
-func (k *signingKey) sign(t testing.TB, claims jwt.MapClaims, header map[string]any) string {
+func (k *testKey) sign(t testing.TB, claims jwt.MapClaims, header map[string]any) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(k.alg, claims)
 	if k.kid != "" {
@@ -134,7 +134,7 @@ type idp struct {
 	started chan struct{}
 }
 
-func newIDP(t testing.TB, keys ...*signingKey) *idp {
+func newIDP(t testing.TB, keys ...*testKey) *idp {
 	p := &idp{}
 	p.setKeys(keys...)
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -169,7 +169,7 @@ func newIDP(t testing.TB, keys ...*signingKey) *idp {
 	return p
 }
 
-func (p *idp) setKeys(keys ...*signingKey) {
+func (p *idp) setKeys(keys ...*testKey) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.keys = nil
@@ -200,7 +200,7 @@ func TestJWTAccepts(t *testing.T) {
 	es, ed, rs := newES256(t, "es"), newEdDSA(t, "ed"), newRS256(t, "rs")
 	p := newIDP(t, es, ed, rs)
 	v := newVerifier(t, p.remote())
-	for _, k := range []*signingKey{es, ed, rs} {
+	for _, k := range []*testKey{es, ed, rs} {
 		id, err := v.Verify(context.Background(), k.sign(t, goodClaims(), nil), t0)
 		if err != nil {
 			t.Fatalf("%s: %v", k.kid, err)
@@ -379,7 +379,7 @@ func TestJWTCacheNeverPastExp(t *testing.T) {
 	}
 }
 
-func mustPub(t testing.TB, k *signingKey) *VerifyKey {
+func mustPub(t testing.TB, k *testKey) *VerifyKey {
 	t.Helper()
 	var pub any
 	switch p := k.priv.(type) {
