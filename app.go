@@ -27,12 +27,16 @@ type App struct {
 	// Keys sets the format and policy of API keys.
 	Keys *KeysConfig `json:"keys,omitempty"`
 
+	// Signing sets the keys the gateway signs upstream tokens with.
+	Signing *SigningConfig `json:"signing,omitempty"`
+
 	ctx       caddy.Context
 	store     *keystore.Store
 	storeName string
 	redis     *redis.Client
 	events    *caddyevents.App
 	logger    *zap.Logger
+	signing   *signingState
 }
 
 // KeysConfig is the policy of API keys.
@@ -143,6 +147,9 @@ func (a *App) validate() error {
 	if !keystore.ValidPrefix(a.Keys.Prefix) {
 		return fmt.Errorf("keys: prefix %q must be 1 to %d lowercase letters or digits, starting with a letter", a.Keys.Prefix, keystore.MaxPrefixLen)
 	}
+	if err := a.validateSigning(); err != nil {
+		return err
+	}
 	for name, d := range map[string]caddy.Duration{"grace": a.Keys.Grace, "max_age": a.Keys.MaxAge, "warn_before": a.Keys.WarnBefore} {
 		if d < 0 {
 			return fmt.Errorf("keys: %s must not be negative", name)
@@ -164,6 +171,9 @@ func (a *App) Stop() error { return nil }
 // Provision too.
 func (a *App) Cleanup() error {
 	var errs []error
+	if err := a.cleanupSigning(); err != nil {
+		errs = append(errs, err)
+	}
 	if a.storeName != "" && a.store != nil {
 		if _, err := keystores.Delete(a.storeName); err != nil {
 			errs = append(errs, err)

@@ -30,6 +30,10 @@ type Auth struct {
 	// MethodsRaw are the authentication methods, tried in order.
 	MethodsRaw []json.RawMessage `json:"methods,omitempty" caddy:"namespace=apigate.auth_methods inline_key=method"`
 
+	// UpstreamToken, when set, hands the upstream a short-lived JWT signed by
+	// the gateway for every authenticated request. Default: off.
+	UpstreamToken *UpstreamTokenConfig `json:"upstream_token,omitempty"`
+
 	methods []AuthMethod
 	logger  *zap.Logger
 	now     func() time.Time
@@ -76,6 +80,11 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 	for _, m := range mods.([]any) {
 		a.methods = append(a.methods, m.(AuthMethod))
 	}
+	if a.UpstreamToken != nil {
+		if err := a.UpstreamToken.provision(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -109,6 +118,11 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 		if err != nil {
 			return a.reject(w, err)
+		}
+		if a.UpstreamToken != nil {
+			if ok, err := a.applyUpstreamToken(w, r, id, now); !ok {
+				return err
+			}
 		}
 		a.mAllowed.Inc()
 		a.accept(w, r, id)

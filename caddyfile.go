@@ -3,12 +3,15 @@ package apigate
 import (
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/apigate/caddy-apigate/authn"
 )
 
 // parseGlobalOption parses the api_gateway global option. Syntax:
@@ -64,7 +67,15 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.ArgErr()
 			}
-		case "notify", "signing":
+		case "signing":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.Signing = new(SigningConfig)
+			if err := a.Signing.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "notify":
 			return d.Errf("api_gateway: %q is not supported yet by this version of caddy-apigate", name)
 		default:
 			return d.Errf("api_gateway: unrecognized subdirective %q", name)
@@ -180,6 +191,15 @@ func (a *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			method = m
+		case "upstream_token":
+			if a.UpstreamToken != nil {
+				return d.Errf("api_auth: duplicate %q", name)
+			}
+			a.UpstreamToken = new(UpstreamTokenConfig)
+			if err := a.UpstreamToken.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+			continue
 		case "lockout":
 			return d.Errf("api_auth: %q is not supported yet by this version of caddy-apigate", name)
 		default:
@@ -588,4 +608,113 @@ func (m *ClientCertMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// unmarshalCaddyfile parses the signing block of the api_gateway option:
+//
+//	signing {
+//		algorithm    EdDSA|ES256
+//		rotate_every <duration>
+//	}
+func (c *SigningConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("signing: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "algorithm":
+			val, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			if err := authn.CheckSigningAlg(val); err != nil {
+				return d.Errf("signing: %v", err)
+			}
+			c.Algorithm = val
+		case "rotate_every":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return err
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if time.Duration(dur) < time.Second {
+				return d.Errf("signing: rotate_every must be at least 1s")
+			}
+			c.RotateEvery = dur
+		default:
+			return d.Errf("signing: unrecognized subdirective %q", name)
+		}
+	}
+	return nil
+}
+
+// unmarshalCaddyfile parses the upstream_token block of api_auth:
+//
+//	upstream_token {
+//		header   <name>       # default X-Apigate-Token
+//		ttl      <duration>   # default 60s, at most 1h
+//		audience <aud>        # required
+//		issuer   <iss>        # default caddy-apigate
+//	}
+func (u *UpstreamTokenConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("upstream_token: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "header", "audience", "issuer":
+			val, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			switch name {
+			case "header":
+				u.Header = val
+			case "audience":
+				u.Audience = val
+			default:
+				u.Issuer = val
+			}
+		case "ttl":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return err
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if dur == 0 {
+				return d.Errf("upstream_token: ttl must be positive")
+			}
+			u.TTL = dur
+		default:
+			return d.Errf("upstream_token: unrecognized subdirective %q", name)
+		}
+	}
+	if err := u.validate(); err != nil {
+		return d.Errf("%v", err)
+	}
+	return nil
+}
+
+func parseJWKS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	if h.NextBlock(0) {
+		return nil, h.Err("api_jwks takes no block")
+	}
+	return new(JWKSHandler), nil
 }

@@ -19,6 +19,7 @@ func init() {
 	caddy.RegisterModule(JWTMethod{})
 	caddy.RegisterModule(IntrospectMethod{})
 	caddy.RegisterModule(ClientCertMethod{})
+	caddy.RegisterModule(JWKSHandler{})
 	caddy.RegisterModule(Authorize{})
 	caddy.RegisterModule(MatchScope{})
 	caddy.RegisterModule(adminAPI{})
@@ -26,6 +27,7 @@ func init() {
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)
 	httpcaddyfile.RegisterHandlerDirective("api_authorize", parseAuthorize)
+	httpcaddyfile.RegisterHandlerDirective("api_jwks", parseJWKS)
 
 	// Handler order: api_inspect, api_auth, api_authorize, api_rate_limit,
 	// api_cache, all before basic_auth. Each registration goes right before
