@@ -609,3 +609,11 @@ func TestCheckFetchURL(t *testing.T) {
 }
 
 var netipZero = netip.Addr{}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
