@@ -204,7 +204,7 @@ type APIKeyMethod struct {
 	// header.
 	Query string `json:"query,omitempty"`
 
-	authn.APIKey
+	authn.APIKey `json:"-"`
 }
 
 // CaddyModule returns the Caddy module information.

@@ -24,6 +24,10 @@ import (
 //			max_age     <duration>
 //			warn_before <duration>
 //		}
+//		signing {
+//			algorithm    EdDSA|ES256
+//			rotate_every <duration>
+//		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -149,6 +153,10 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //			header <name>     # default X-API-Key
 //			query  <name>     # off unless named
 //		}
+//		jwt { ... }           # see JWTMethod.unmarshalCaddyfile
+//		introspect <url> { ... }
+//		client_cert [{ ... }]
+//		upstream_token { ... }
 //	}
 //
 // Without a block, api_auth accepts API keys with their defaults. Methods are
