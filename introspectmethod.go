@@ -76,7 +76,10 @@ func (IntrospectMethod) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision fills the defaults and prepares the client.
-func (m *IntrospectMethod) Provision(caddy.Context) error {
+func (m *IntrospectMethod) Provision(ctx caddy.Context) error {
+	if err := registerMetrics(ctx, idpRequests); err != nil {
+		return err
+	}
 	if m.Cache == 0 {
 		m.Cache = caddy.Duration(30 * time.Second)
 	}
@@ -110,6 +113,7 @@ func (m *IntrospectMethod) Provision(caddy.Context) error {
 		ConsumerClaim: m.ConsumerClaim,
 		ScopesClaims:  m.ScopesClaim,
 		Claims:        m.Claims,
+		Observe:       observeIdP("introspect"),
 	}
 	if m.in.ClientSecret == "" {
 		return errors.New("introspect: client_secret is empty (is its environment variable set?)")

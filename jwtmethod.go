@@ -116,6 +116,9 @@ func (p pooledKeys) Destruct() error { p.cancel(); return nil }
 
 // Provision loads the keys and prepares the verifier.
 func (m *JWTMethod) Provision(ctx caddy.Context) error {
+	if err := registerMetrics(ctx, idpRequests); err != nil {
+		return err
+	}
 	if m.ConsumerClaim == "" {
 		m.ConsumerClaim = "sub"
 	}
@@ -171,6 +174,7 @@ func (m *JWTMethod) Provision(ctx caddy.Context) error {
 				MaxTTL:             24 * time.Hour,
 				DefaultTTL:         10 * time.Minute,
 				UnknownKidInterval: time.Duration(m.UnknownKidInterval),
+				Observe: observeIdP("jwks"),
 				OnError: func(err error) {
 					logger.Warn("refreshing the identity provider's keys failed; the cached keys stay in use", zap.Error(err))
 				},
@@ -311,3 +315,15 @@ var (
 	_ caddy.CleanerUpper = (*JWTMethod)(nil)
 	_ AuthMethod         = (*JWTMethod)(nil)
 )
+
+// observeIdP counts requests of one kind to identity providers.
+func observeIdP(kind string) func(ok bool) {
+	okC, errC := idpRequests.WithLabelValues(kind, "ok"), idpRequests.WithLabelValues(kind, "error")
+	return func(ok bool) {
+		if ok {
+			okC.Inc()
+		} else {
+			errC.Inc()
+		}
+	}
+}

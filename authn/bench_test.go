@@ -125,3 +125,45 @@ func ecdsaVerifyRS(pub *ecdsa.PublicKey, hash, sig []byte) bool {
 	s := new(big.Int).SetBytes(sig[32:])
 	return ecdsa.Verify(pub, hash, r, s)
 }
+
+// BenchmarkUncachedVsRaw interleaves an uncached verification and the bare
+// signature check of the same token, so machine noise hits both alike, and
+// reports their ratio (1.0 means the verification costs only the signature).
+func BenchmarkUncachedVsRaw(b *testing.B) {
+	for _, k := range []*testKey{newES256(b, "es"), newEdDSA(b, "ed")} {
+		b.Run(k.alg.Alg(), func(b *testing.B) {
+			v := newVerifier(b, StaticKeys{NewKeySet([]*VerifyKey{mustPub(b, k)})})
+			v.Cache = nil
+			tok := k.sign(b, goodClaims(), nil)
+			i := strings.LastIndexByte(tok, '.')
+			sig, _ := base64.RawURLEncoding.DecodeString(tok[i+1:])
+			raw := func() bool {
+				switch p := k.priv.(type) {
+				case *ecdsa.PrivateKey:
+					h := sha256.Sum256([]byte(tok[:i]))
+					return ecdsaVerifyRS(&p.PublicKey, h[:], sig)
+				case ed25519.PrivateKey:
+					return ed25519.Verify(p.Public().(ed25519.PublicKey), []byte(tok[:i]), sig)
+				}
+				return false
+			}
+			ctx := context.Background()
+			var full, bare time.Duration
+			for b.Loop() {
+				t1 := time.Now()
+				if _, err := v.Verify(ctx, tok, t0); err != nil {
+					b.Fatal(err)
+				}
+				t2 := time.Now()
+				if !raw() {
+					b.Fatal("bad signature")
+				}
+				full += t2.Sub(t1)
+				bare += time.Since(t2)
+			}
+			b.ReportMetric(float64(full.Nanoseconds())/float64(b.N), "verify-ns/op")
+			b.ReportMetric(float64(bare.Nanoseconds())/float64(b.N), "raw-ns/op")
+			b.ReportMetric(float64(full)/float64(bare), "ratio")
+		})
+	}
+}

@@ -48,6 +48,8 @@ type Introspector struct {
 	ScopesClaims []string
 	// Claims are other members exposed in Identity.Claims.
 	Claims []string
+	// Observe, when set, is told whether each call got an answer.
+	Observe func(ok bool)
 
 	sf singleflight.Group
 }
@@ -100,6 +102,9 @@ func (in *Introspector) Verify(ctx context.Context, token string, now time.Time)
 	}
 	v, _, _ := in.sf.Do(string(key[:]), func() (any, error) {
 		id, until, rej := in.introspect(ctx, token, now)
+		if in.Observe != nil {
+			in.Observe(rej != ErrIdPUnavailable)
+		}
 		if in.Cache != nil && rej != ErrIdPUnavailable {
 			in.Cache.Put(key, id, rej, until, now)
 		}

@@ -45,6 +45,8 @@ type RemoteKeys struct {
 	UnknownKidInterval time.Duration
 	// OnError, when set, is told about failed fetches (never with a token).
 	OnError func(error)
+	// Observe, when set, is told the outcome of every fetch.
+	Observe func(ok bool)
 
 	state  atomic.Pointer[keyState]
 	fetchN atomic.Int64
@@ -97,7 +99,7 @@ func (k *RemoteKeys) Lookup(ctx context.Context, kid, alg string, now time.Time)
 	if !start && !join {
 		return nil
 	}
-	_, _, _ = k.sf.Do("fetch", func() (any, error) { return nil, k.fetch(ctx, now) })
+	_, _, _ = k.sf.Do("fetch", func() (any, error) { return nil, k.observed(ctx, now) })
 	return k.Keys().Lookup(kid, alg)
 }
 
@@ -106,7 +108,15 @@ func (k *RemoteKeys) Refresh(ctx context.Context, now time.Time) error {
 	k.mu.Lock()
 	k.attempted, k.lastAttempt = true, now
 	k.mu.Unlock()
-	_, err, _ := k.sf.Do("fetch", func() (any, error) { return nil, k.fetch(ctx, now) })
+	_, err, _ := k.sf.Do("fetch", func() (any, error) { return nil, k.observed(ctx, now) })
+	return err
+}
+
+func (k *RemoteKeys) observed(ctx context.Context, now time.Time) error {
+	err := k.fetch(ctx, now)
+	if k.Observe != nil {
+		k.Observe(err == nil)
+	}
 	return err
 }
 

@@ -1,6 +1,7 @@
 package caddytest
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -97,5 +98,20 @@ func TestIntrospectionEndToEnd(t *testing.T) {
 		if rq.Header.Get("Authorization") != "" {
 			t.Fatal("a token reached the upstream")
 		}
+	}
+	_, metrics := g.AdminDo("GET", "/metrics", nil)
+	for _, want := range []string{
+		`caddy_apigate_idp_requests_total{kind="introspect",result="ok"}`,
+		`caddy_apigate_idp_requests_total{kind="introspect",result="error"}`,
+		`caddy_apigate_idp_requests_total{kind="jwks",result="ok"}`,
+		`caddy_apigate_decisions_total{handler="api_auth",outcome="inactive"}`,
+		`caddy_apigate_decisions_total{handler="api_auth",outcome="idp_unavailable"}`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(string(metrics), "opaque-") {
+		t.Fatal("a token appears in the metrics")
 	}
 }
