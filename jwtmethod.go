@@ -174,7 +174,7 @@ func (m *JWTMethod) Provision(ctx caddy.Context) error {
 				MaxTTL:             24 * time.Hour,
 				DefaultTTL:         10 * time.Minute,
 				UnknownKidInterval: time.Duration(m.UnknownKidInterval),
-				Observe: observeIdP("jwks"),
+				Observe:            observeIdP("jwks"),
 				OnError: func(err error) {
 					logger.Warn("refreshing the identity provider's keys failed; the cached keys stay in use", zap.Error(err))
 				},
