@@ -165,7 +165,7 @@ func (k *jwk) verifyKey() (*VerifyKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		if n.BitLen() < 2048 || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 || e.Int64()%2 == 0 {
+		if n.BitLen() < 2048 || n.BitLen() > 8192 || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 || e.Int64()%2 == 0 {
 			return nil, errors.New("weak or invalid RSA key")
 		}
 		vk.Key = &rsa.PublicKey{N: n, E: int(e.Int64())}
@@ -276,8 +276,8 @@ func ParsePublicKeyPEM(data []byte) (*VerifyKey, error) {
 func PublicVerifyKey(pub crypto.PublicKey) (*VerifyKey, error) {
 	switch p := pub.(type) {
 	case *rsa.PublicKey:
-		if p.N.BitLen() < 2048 {
-			return nil, errors.New("RSA keys shorter than 2048 bits are refused")
+		if p.N.BitLen() < 2048 || p.N.BitLen() > 8192 {
+			return nil, errors.New("RSA keys shorter than 2048 or longer than 8192 bits are refused")
 		}
 		return &VerifyKey{Key: p, Algs: []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}}, nil
 	case *ecdsa.PublicKey:

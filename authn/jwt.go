@@ -34,6 +34,11 @@ func (s StaticKeys) Lookup(_ context.Context, kid, alg string, _ time.Time) []*V
 	return s.Set.Lookup(kid, alg)
 }
 
+// MaxKidlessKeys is the most keys tried for a token that names no kid; with
+// more candidate keys such a token is refused, so it cannot cost many
+// signature checks.
+const MaxKidlessKeys = 3
+
 // MaxTokenLen bounds the tokens the gateway looks at.
 const MaxTokenLen = 16 << 10
 
@@ -207,6 +212,10 @@ func (v *JWT) verify(ctx context.Context, token string, now time.Time) (*Identit
 		kid, _ := t.Header["kid"].(string)
 		alg := t.Method.Alg()
 		keys := v.Keys.Lookup(ctx, kid, alg, now)
+		if len(keys) > MaxKidlessKeys {
+			// A token naming no key would cost one signature check per key.
+			return nil, keyError{ErrUnknownKey}
+		}
 		switch len(keys) {
 		case 0:
 			return nil, keyError{ErrUnknownKey}

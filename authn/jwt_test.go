@@ -617,3 +617,24 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
+
+func TestJWTKidlessTokenTriesFewKeys(t *testing.T) {
+	var keys []*VerifyKey
+	var signer *testKey
+	for i := 0; i < 5; i++ {
+		k := newES256(t, fmt.Sprintf("k%d", i))
+		keys = append(keys, mustPub(t, k))
+		signer = k
+	}
+	v := newVerifier(t, StaticKeys{NewKeySet(keys)})
+	if _, err := v.Verify(context.Background(), signer.sign(t, goodClaims(), map[string]any{"kid": nil}), t0); err != ErrUnknownKey {
+		t.Fatalf("kid-less token against 5 keys: %v", err)
+	}
+	if _, err := v.Verify(context.Background(), signer.sign(t, goodClaims(), nil), t0); err != nil {
+		t.Fatalf("the same key named: %v", err)
+	}
+	few := newVerifier(t, StaticKeys{NewKeySet(keys[3:])})
+	if _, err := few.Verify(context.Background(), signer.sign(t, goodClaims(), map[string]any{"kid": nil}), t0); err != nil {
+		t.Fatalf("kid-less token against 2 keys: %v", err)
+	}
+}
