@@ -71,8 +71,9 @@ type JWTMethod struct {
 	ConsumerClaim string `json:"consumer_claim,omitempty"`
 
 	// ScopesClaim names the claims holding scopes, as a space-separated string
-	// or an array of strings; the scopes of every named claim are merged.
-	// Default: scope.
+	// or an array of strings; the scopes of every named claim are merged. A
+	// name with dots that is not a top-level claim is a path into nested
+	// objects (realm_access.roles). Default: scope.
 	ScopesClaim []string `json:"scopes_claim,omitempty"`
 
 	// Claims names other claims to expose as {http.auth.user.<name>}

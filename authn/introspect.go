@@ -233,7 +233,7 @@ func (in *Introspector) identity(ans map[string]any, now time.Time) (*Identity, 
 	if claim == "" {
 		claim = "sub"
 	}
-	consumer, ok := ans[claim].(string)
+	consumer, ok := LookupClaim(ans, claim).(string)
 	if !ok || consumer == "" || len(consumer) > MaxClaimLen {
 		return nil, time.Time{}, ErrClaims
 	}
@@ -243,13 +243,13 @@ func (in *Introspector) identity(ans map[string]any, now time.Time) (*Identity, 
 		scopes = []string{"scope"}
 	}
 	for _, name := range scopes {
-		id.Scopes = appendScopes(id.Scopes, ans[name])
+		id.Scopes = appendScopes(id.Scopes, LookupClaim(ans, name))
 	}
 	id.ScopeString = strings.Join(id.Scopes, " ")
 	if len(in.Claims) > 0 {
 		id.Claims = make(map[string]string, len(in.Claims))
 		for _, name := range in.Claims {
-			if val, ok := ClaimString(ans[name]); ok {
+			if val, ok := ClaimString(LookupClaim(ans, name)); ok {
 				id.Claims[name] = val
 			}
 		}

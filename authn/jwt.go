@@ -290,20 +290,39 @@ func sameTyp(got, want string) bool {
 // MaxClaimLen bounds the consumer and the values of exposed claims.
 const MaxClaimLen = 1024
 
+// LookupClaim returns the claim name of claims. A name with dots that is not a
+// top-level claim is a path into nested objects: realm_access.roles is the
+// "roles" member of the "realm_access" object (Keycloak's realm roles). A
+// top-level claim named with dots (https://example.com/roles) wins.
+func LookupClaim(claims map[string]any, name string) any {
+	if v, ok := claims[name]; ok || !strings.Contains(name, ".") {
+		return v
+	}
+	var cur any = claims
+	for part := range strings.SplitSeq(name, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[part]
+	}
+	return cur
+}
+
 func (v *JWT) identity(claims map[string]any) (*Identity, *Rejection) {
-	consumer, ok := claims[v.ConsumerClaim].(string)
+	consumer, ok := LookupClaim(claims, v.ConsumerClaim).(string)
 	if !ok || consumer == "" || len(consumer) > MaxClaimLen {
 		return nil, ErrClaims
 	}
 	id := &Identity{Consumer: consumer, Method: v.Method}
 	for _, name := range v.ScopesClaims {
-		id.Scopes = appendScopes(id.Scopes, claims[name])
+		id.Scopes = appendScopes(id.Scopes, LookupClaim(claims, name))
 	}
 	id.ScopeString = strings.Join(id.Scopes, " ")
 	if len(v.Claims) > 0 {
 		id.Claims = make(map[string]string, len(v.Claims))
 		for _, name := range v.Claims {
-			if val, ok := ClaimString(claims[name]); ok {
+			if val, ok := ClaimString(LookupClaim(claims, name)); ok {
 				id.Claims[name] = val
 			}
 		}

@@ -638,3 +638,32 @@ func TestJWTKidlessTokenTriesFewKeys(t *testing.T) {
 		t.Fatalf("kid-less token against 2 keys: %v", err)
 	}
 }
+
+func TestNestedClaims(t *testing.T) {
+	es := newES256(t, "es")
+	v := newVerifier(t, StaticKeys{NewKeySet([]*VerifyKey{mustPub(t, es)})})
+	v.ScopesClaims = []string{"scope", "realm_access.roles", "resource_access.orders-api.roles"}
+	v.Claims = []string{"https://example.com/org", "realm_access.roles", "missing.path", "email.x"}
+	c := claimsWith(
+		"realm_access", map[string]any{"roles": []string{"offline_access", "orders:admin"}},
+		"resource_access", map[string]any{"orders-api": map[string]any{"roles": []string{"orders:refund"}}},
+		"https://example.com/org", "org_42",
+		"permissions", nil,
+	)
+	id, err := v.Verify(context.Background(), es.sign(t, c, nil), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.ScopeString != "orders:read orders:write offline_access orders:admin orders:refund" {
+		t.Fatalf("scopes %q", id.ScopeString)
+	}
+	if id.Claims["https://example.com/org"] != "org_42" || id.Claims["realm_access.roles"] != "offline_access orders:admin" {
+		t.Fatalf("claims %v", id.Claims)
+	}
+	if _, ok := id.Claims["missing.path"]; ok {
+		t.Fatal("missing path got a value")
+	}
+	if _, ok := id.Claims["email.x"]; ok {
+		t.Fatal("a path through a string got a value")
+	}
+}
