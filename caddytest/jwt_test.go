@@ -2,11 +2,14 @@ package caddytest
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -299,6 +302,19 @@ http://127.0.0.1:{PORT} {
 			header_up X-Consumer {http.auth.user.id}
 		}
 	}
+	route /pem/* {
+		api_auth {
+			jwt {
+				key {KEYDIR}/idp-public.pem
+				issuer {IDP}/
+				audience orders-api
+				algorithms EdDSA
+			}
+		}
+		reverse_proxy {UPSTREAM} {
+			header_up X-Consumer {http.auth.user.id}
+		}
+	}
 	route /hmac/* {
 		api_auth {
 			jwt {
@@ -314,7 +330,18 @@ http://127.0.0.1:{PORT} {
 }
 `
 	secret := "a-test-secret-that-is-32-bytes-long!"
-	g := StartGateway(t, site, GatewayOptions{Env: []string{"APIGATE_TEST_JWT_SECRET=" + secret}}, "{UPSTREAM}", up.Addr, "{IDP}", p.URL)
+	keyDir := t.TempDir()
+	der, err := x509.MarshalPKIXPublicKey(k.Priv.(ed25519.PrivateKey).Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(keyDir, "idp-public.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := StartGateway(t, site, GatewayOptions{Env: []string{"APIGATE_TEST_JWT_SECRET=" + secret}}, "{UPSTREAM}", up.Addr, "{IDP}", p.URL, "{KEYDIR}", keyDir)
+	if status, _, body := g.Do("GET", "/pem/x", bearerH(k.Sign(t, auth0Claims(p), nil)), ""); status != 200 {
+		t.Fatalf("pem key: %d %s", status, body)
+	}
 	if status, _, body := g.Do("GET", "/oidc/x", bearerH(k.Sign(t, auth0Claims(p), nil)), ""); status != 200 {
 		t.Fatalf("discovery: %d %s", status, body)
 	}
