@@ -14,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // RemoteKeys is a JWKS fetched from an identity provider, either from a
@@ -54,9 +52,8 @@ type RemoteKeys struct {
 	mu          sync.Mutex
 	lastAttempt time.Time
 	attempted   bool
-	inflight    bool
-	jwksURL     string // discovered
-	sf          singleflight.Group
+	flight      *flight // the fetch in progress, if any
+	jwksURL     string  // discovered
 }
 
 type keyState struct {
@@ -76,9 +73,9 @@ func (k *RemoteKeys) Keys() *KeySet {
 func (k *RemoteKeys) Fetches() int64 { return k.fetchN.Load() }
 
 // Lookup returns the keys that may verify a token with this kid and alg. When
-// the set has no such kid, it refreshes the set first, unless a refresh was
-// attempted less than UnknownKidInterval before now, in which case it joins
-// no fetch and returns nothing.
+// the set has no such kid, it refreshes the set first (or waits for the
+// refresh in flight), unless a refresh was attempted less than
+// UnknownKidInterval before now, in which case it returns nothing at once.
 func (k *RemoteKeys) Lookup(ctx context.Context, kid, alg string, now time.Time) []*VerifyKey {
 	set := k.Keys()
 	if keys := set.Lookup(kid, alg); len(keys) > 0 {
@@ -90,34 +87,64 @@ func (k *RemoteKeys) Lookup(ctx context.Context, kid, alg string, now time.Time)
 		return nil
 	}
 	k.mu.Lock()
-	start := !k.attempted || now.Sub(k.lastAttempt) >= k.UnknownKidInterval
-	join := k.inflight
-	if start {
-		k.attempted, k.lastAttempt = true, now
+	if f := k.flight; f != nil {
+		k.mu.Unlock()
+		f.wait(ctx)
+		return k.Keys().Lookup(kid, alg)
 	}
-	k.mu.Unlock()
-	if !start && !join {
+	if k.attempted && now.Sub(k.lastAttempt) < k.UnknownKidInterval {
+		k.mu.Unlock()
 		return nil
 	}
-	_, _, _ = k.sf.Do("fetch", func() (any, error) { return nil, k.observed(ctx, now) })
+	f := k.startLocked(now)
+	k.mu.Unlock()
+	k.run(ctx, f, now)
 	return k.Keys().Lookup(kid, alg)
 }
 
-// Refresh fetches the key set now, coalescing with a fetch in flight.
+// Refresh fetches the key set now, or waits for the fetch in flight.
 func (k *RemoteKeys) Refresh(ctx context.Context, now time.Time) error {
 	k.mu.Lock()
-	k.attempted, k.lastAttempt = true, now
+	if f := k.flight; f != nil {
+		k.mu.Unlock()
+		f.wait(ctx)
+		return f.err
+	}
+	f := k.startLocked(now)
 	k.mu.Unlock()
-	_, err, _ := k.sf.Do("fetch", func() (any, error) { return nil, k.observed(ctx, now) })
-	return err
+	k.run(ctx, f, now)
+	return f.err
 }
 
-func (k *RemoteKeys) observed(ctx context.Context, now time.Time) error {
-	err := k.fetch(ctx, now)
-	if k.Observe != nil {
-		k.Observe(err == nil)
+// flight is one fetch of the key set that requests may wait for.
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+func (f *flight) wait(ctx context.Context) {
+	select {
+	case <-f.done:
+	case <-ctx.Done():
 	}
-	return err
+}
+
+// startLocked records a new fetch; k.mu must be held.
+func (k *RemoteKeys) startLocked(now time.Time) *flight {
+	f := &flight{done: make(chan struct{})}
+	k.flight, k.attempted, k.lastAttempt = f, true, now
+	return f
+}
+
+func (k *RemoteKeys) run(ctx context.Context, f *flight, now time.Time) {
+	f.err = k.fetch(ctx, now)
+	if k.Observe != nil {
+		k.Observe(f.err == nil)
+	}
+	k.mu.Lock()
+	k.flight = nil
+	k.mu.Unlock()
+	close(f.done)
 }
 
 // Run keeps the key set fresh until ctx is done: it fetches at once, then when
@@ -167,14 +194,6 @@ func (k *RemoteKeys) Run(ctx context.Context) {
 
 func (k *RemoteKeys) fetch(ctx context.Context, now time.Time) error {
 	k.fetchN.Add(1)
-	k.mu.Lock()
-	k.inflight = true
-	k.mu.Unlock()
-	defer func() {
-		k.mu.Lock()
-		k.inflight = false
-		k.mu.Unlock()
-	}()
 	// The fetch serves every request waiting on it: one caller going away must
 	// not cancel it. The client's time-out bounds it.
 	ctx = context.WithoutCancel(ctx)
