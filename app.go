@@ -32,6 +32,9 @@ type App struct {
 	// events.
 	Notify *NotifyConfig `json:"notify,omitempty"`
 
+	// Signing sets the keys the gateway signs upstream tokens with.
+	Signing *SigningConfig `json:"signing,omitempty"`
+
 	*lifecycle
 
 	ctx   caddy.Context
@@ -43,6 +46,7 @@ type App struct {
 	redis             *redis.Client
 	events            *caddyevents.App
 	logger            *zap.Logger
+	signing           *signingState
 }
 
 // KeysConfig is the policy of API keys.
@@ -166,6 +170,9 @@ func (a *App) validate() error {
 	if !keystore.ValidPrefix(a.Keys.Prefix) {
 		return fmt.Errorf("keys: prefix %q must be 1 to %d lowercase letters or digits, starting with a letter", a.Keys.Prefix, keystore.MaxPrefixLen)
 	}
+	if err := a.validateSigning(); err != nil {
+		return err
+	}
 	for name, d := range map[string]caddy.Duration{"grace": a.Keys.Grace, "max_age": a.Keys.MaxAge, "warn_before": a.Keys.WarnBefore, "refresh": a.Keys.Refresh} {
 		if d < 0 {
 			return fmt.Errorf("keys: %s must not be negative", name)
@@ -187,6 +194,9 @@ func (a *App) Stop() error { return a.stopLifecycle() }
 // Provision too.
 func (a *App) Cleanup() error {
 	var errs []error
+	if err := a.cleanupSigning(); err != nil {
+		errs = append(errs, err)
+	}
 	if a.storeName != "" && a.store != nil {
 		if _, err := keystores.Delete(a.storeName); err != nil {
 			errs = append(errs, err)

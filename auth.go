@@ -30,6 +30,10 @@ type Auth struct {
 	// MethodsRaw are the authentication methods, tried in order.
 	MethodsRaw []json.RawMessage `json:"methods,omitempty" caddy:"namespace=apigate.auth_methods inline_key=method"`
 
+	// UpstreamToken, when set, hands the upstream a short-lived JWT signed by
+	// the gateway for every authenticated request. Default: off.
+	UpstreamToken *UpstreamTokenConfig `json:"upstream_token,omitempty"`
+
 	methods []AuthMethod
 	app     *App
 	logger  *zap.Logger
@@ -82,6 +86,11 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 	for _, m := range mods.([]any) {
 		a.methods = append(a.methods, m.(AuthMethod))
 	}
+	if a.UpstreamToken != nil {
+		if err := a.UpstreamToken.provision(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -116,12 +125,23 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if err != nil {
 			return a.reject(w, err)
 		}
+		if a.UpstreamToken != nil {
+			if ok, err := a.applyUpstreamToken(w, r, id, now); !ok {
+				return err
+			}
+		}
 		a.mAllowed.Inc()
 		a.accept(w, r, id)
 		if id.KeyInGrace && a.app != nil {
 			a.app.noteGraceUse(id.KeyID, id.Consumer, now)
 		}
 		return next.ServeHTTP(w, r)
+	}
+	if len(r.Header.Values("Authorization")) > 0 {
+		// A credential was sent that no method could use (a malformed or empty
+		// token, another scheme): the same answer as any invalid credential.
+		r.Header.Del("Authorization")
+		return a.reject(w, authn.ErrMalformed)
 	}
 	a.mNoCredential.Inc()
 	if c := a.logger.Check(zapcore.DebugLevel, "no credential"); c != nil {
@@ -138,6 +158,9 @@ func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *authn.Identity
 		repl.Set("http.auth.user.scopes", id.ScopeString)
 		repl.Set("http.auth.user.key_id", id.KeyID)
 		repl.Set("http.auth.user.method", id.Method)
+		for name, val := range id.Claims {
+			repl.Set("http.auth.user."+name, val)
+		}
 	}
 	if id.Deprecation != "" {
 		h := w.Header()
@@ -168,6 +191,12 @@ func (a *Auth) reject(w http.ResponseWriter, err error) error {
 	case authn.ErrAmbiguous:
 		w.Header().Set("WWW-Authenticate", challengeRequest)
 		return writeProblem(w, http.StatusUnauthorized, bodyAmbiguous)
+	}
+	if rej.Status == http.StatusServiceUnavailable {
+		// The credential could not be checked (the identity provider is down):
+		// not the caller's fault, and worth a retry.
+		w.Header().Set("Retry-After", "5")
+		return writeProblem(w, http.StatusServiceUnavailable, bodyIdPUnavailable)
 	}
 	w.Header().Set("WWW-Authenticate", challengeInvalid)
 	return writeProblem(w, http.StatusUnauthorized, bodyInvalidCred)

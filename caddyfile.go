@@ -2,12 +2,16 @@ package apigate
 
 import (
 	"encoding/json"
+	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/apigate/caddy-apigate/authn"
 )
 
 // parseGlobalOption parses the api_gateway global option. Syntax:
@@ -24,6 +28,10 @@ import (
 //		notify <url> {
 //			secret  <whsec_...>
 //			timeout <duration>
+//		}
+//		signing {
+//			algorithm    EdDSA|ES256
+//			rotate_every <duration>
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -80,7 +88,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "signing":
-			return d.Errf("api_gateway: %q is not supported yet by this version of caddy-apigate", name)
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.Signing = new(SigningConfig)
+			if err := a.Signing.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
 		default:
 			return d.Errf("api_gateway: unrecognized subdirective %q", name)
 		}
@@ -228,6 +242,10 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //			header <name>     # default X-API-Key
 //			query  <name>     # off unless named
 //		}
+//		jwt { ... }           # see JWTMethod.unmarshalCaddyfile
+//		introspect <url> { ... }
+//		client_cert [{ ... }]
+//		upstream_token { ... }
 //	}
 //
 // Without a block, api_auth accepts API keys with their defaults. Methods are
@@ -252,7 +270,34 @@ func (a *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			method = m
-		case "jwt", "introspect", "client_cert", "lockout", "upstream_token":
+		case "jwt":
+			m := new(JWTMethod)
+			if err := m.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+			method = m
+		case "introspect":
+			m := new(IntrospectMethod)
+			if err := m.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+			method = m
+		case "client_cert":
+			m := new(ClientCertMethod)
+			if err := m.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+			method = m
+		case "upstream_token":
+			if a.UpstreamToken != nil {
+				return d.Errf("api_auth: duplicate %q", name)
+			}
+			a.UpstreamToken = new(UpstreamTokenConfig)
+			if err := a.UpstreamToken.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+			continue
+		case "lockout":
 			return d.Errf("api_auth: %q is not supported yet by this version of caddy-apigate", name)
 		default:
 			return d.Errf("api_auth: unrecognized method %q", name)
@@ -394,3 +439,380 @@ var (
 	_ caddyfile.Unmarshaler = (*KeyRotate)(nil)
 	_                       = json.RawMessage(nil)
 )
+
+// unmarshalCaddyfile parses the jwt method of api_auth. Syntax:
+//
+//	jwt {
+//		jwks_url <url>            # or: discovery / key <pem file> / secret <value>
+//		issuer   <iss>
+//		audience <aud>...
+//		algorithms <alg>...       # default ES256 RS256 EdDSA (HS256 with a secret)
+//		leeway   <duration>
+//		typ      <typ>
+//		consumer_claim <claim>    # default sub
+//		scopes_claim   <claim>... # default scope
+//		claims   <claim>...       # exposed as {http.auth.user.<claim>}
+//		cache_size <n>
+//		unknown_kid_interval <duration>
+//		timeout  <duration>
+//	}
+func (m *JWTMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("jwt: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "discovery":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			m.Discovery = true
+		case "jwks_url", "key", "secret", "issuer", "typ", "consumer_claim":
+			val, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			switch name {
+			case "jwks_url":
+				m.JWKSURL = val
+			case "key":
+				m.Key = val
+			case "secret":
+				m.Secret = val
+			case "issuer":
+				m.Issuer = val
+			case "typ":
+				m.Typ = val
+			default:
+				m.ConsumerClaim = val
+			}
+		case "audience", "algorithms", "scopes_claim", "claims":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			switch name {
+			case "audience":
+				m.Audience = args
+			case "algorithms":
+				for _, a := range args {
+					if !supportedAlg(a) {
+						return d.Errf("jwt: algorithm %q is not supported", a)
+					}
+				}
+				m.Algorithms = args
+			case "scopes_claim":
+				m.ScopesClaim = args
+			default:
+				for _, c := range args {
+					if reservedPlaceholder(c) {
+						return d.Errf("jwt: claim %q cannot be exposed: {http.auth.user.%s} is set by api_auth", c, c)
+					}
+				}
+				m.Claims = args
+			}
+		case "leeway", "unknown_kid_interval", "timeout":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return err
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			switch name {
+			case "leeway":
+				m.Leeway = dur
+			case "unknown_kid_interval":
+				m.UnknownKidInterval = dur
+			default:
+				m.Timeout = dur
+			}
+		case "cache_size":
+			val, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 0 {
+				return d.Errf("jwt: cache_size %q is not a non-negative integer", val)
+			}
+			m.CacheSize = n
+		default:
+			return d.Errf("jwt: unrecognized subdirective %q", name)
+		}
+	}
+	if err := m.validate(); err != nil {
+		return d.Errf("%v", err)
+	}
+	return nil
+}
+
+// oneArg reads exactly one argument.
+func oneArg(d *caddyfile.Dispenser) (string, error) {
+	if !d.NextArg() {
+		return "", d.ArgErr()
+	}
+	val := d.Val()
+	if d.NextArg() {
+		return "", d.ArgErr()
+	}
+	return val, nil
+}
+
+// unmarshalCaddyfile parses the introspect method of api_auth. Syntax:
+//
+//	introspect <url> {
+//		client_id      <id>
+//		client_secret  <secret>
+//		auth_method    client_secret_basic|client_secret_post
+//		cache          <duration>   # default 30s, never past the token's exp
+//		negative_cache <duration>   # default 5s
+//		cache_size     <n>
+//		timeout        <duration>   # default 5s
+//		issuer         <iss>
+//		audience       <aud>...
+//		consumer_claim <member>     # default sub
+//		scopes_claim   <member>...  # default scope
+//		claims         <member>...
+//	}
+func (m *IntrospectMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	m.URL = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("introspect: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "client_id", "client_secret", "auth_method", "issuer", "consumer_claim":
+			val, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			switch name {
+			case "client_id":
+				m.ClientID = val
+			case "client_secret":
+				m.ClientSecret = val
+			case "auth_method":
+				m.AuthMethod = val
+			case "issuer":
+				m.Issuer = val
+			default:
+				m.ConsumerClaim = val
+			}
+		case "audience", "scopes_claim", "claims":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			switch name {
+			case "audience":
+				m.Audience = args
+			case "scopes_claim":
+				m.ScopesClaim = args
+			default:
+				m.Claims = args
+			}
+		case "cache", "negative_cache", "timeout":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return err
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			switch name {
+			case "cache":
+				m.Cache = dur
+			case "negative_cache":
+				m.NegativeCache = dur
+			default:
+				m.Timeout = dur
+			}
+		case "cache_size":
+			val, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 0 {
+				return d.Errf("introspect: cache_size %q is not a non-negative integer", val)
+			}
+			m.CacheSize = n
+		default:
+			return d.Errf("introspect: unrecognized subdirective %q", name)
+		}
+	}
+	if err := m.validate(); err != nil {
+		return d.Errf("%v", err)
+	}
+	return nil
+}
+
+// unmarshalCaddyfile parses the client_cert method of api_auth. Syntax:
+//
+//	client_cert [{
+//		consumer subject.common_name|subject|san.dns|san.email|san.uri
+//		scopes   <scope>...
+//	}]
+func (m *ClientCertMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("client_cert: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "consumer":
+			val, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			m.Consumer = val
+			if err := m.Validate(); err != nil {
+				return d.Errf("%v", err)
+			}
+		case "scopes":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			for _, s := range args {
+				if !validScopeToken(s) {
+					return d.Errf("client_cert: scope %q is not valid", s)
+				}
+			}
+			m.Scopes = args
+		default:
+			return d.Errf("client_cert: unrecognized subdirective %q", name)
+		}
+	}
+	return nil
+}
+
+// unmarshalCaddyfile parses the signing block of the api_gateway option:
+//
+//	signing {
+//		algorithm    EdDSA|ES256
+//		rotate_every <duration>
+//	}
+func (c *SigningConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("signing: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "algorithm":
+			val, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			if err := authn.CheckSigningAlg(val); err != nil {
+				return d.Errf("signing: %v", err)
+			}
+			c.Algorithm = val
+		case "rotate_every":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return err
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if time.Duration(dur) < time.Second {
+				return d.Errf("signing: rotate_every must be at least 1s")
+			}
+			c.RotateEvery = dur
+		default:
+			return d.Errf("signing: unrecognized subdirective %q", name)
+		}
+	}
+	return nil
+}
+
+// unmarshalCaddyfile parses the upstream_token block of api_auth:
+//
+//	upstream_token {
+//		header   <name>       # default X-Apigate-Token
+//		ttl      <duration>   # default 60s, at most 1h
+//		audience <aud>        # required
+//		issuer   <iss>        # default caddy-apigate
+//	}
+func (u *UpstreamTokenConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("upstream_token: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "header", "audience", "issuer":
+			val, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			switch name {
+			case "header":
+				u.Header = val
+			case "audience":
+				u.Audience = val
+			default:
+				u.Issuer = val
+			}
+		case "ttl":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return err
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if dur == 0 {
+				return d.Errf("upstream_token: ttl must be positive")
+			}
+			u.TTL = dur
+		default:
+			return d.Errf("upstream_token: unrecognized subdirective %q", name)
+		}
+	}
+	if err := u.validate(); err != nil {
+		return d.Errf("%v", err)
+	}
+	return nil
+}
+
+func parseJWKS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	if h.NextBlock(0) {
+		return nil, h.Err("api_jwks takes no block")
+	}
+	return new(JWKSHandler), nil
+}

@@ -149,15 +149,16 @@ func TestAuthHandler(t *testing.T) {
 		})
 	}
 
-	t.Run("non-key bearer is not ours", func(t *testing.T) {
+	// A bearer token no method accepts is a present but invalid credential.
+	t.Run("non-key bearer is invalid", func(t *testing.T) {
 		r, _ := newRequest("GET", "/", "127.0.0.1")
 		r.Header.Set("Authorization", "Bearer eyJhbGciOi.x.y")
 		w := httptest.NewRecorder()
 		if err := a.ServeHTTP(w, r, &recordNext{}); err != nil {
 			t.Fatal(err)
 		}
-		if w.Header().Get("WWW-Authenticate") != `Bearer realm="api"` {
-			t.Errorf("a JWT counted as a malformed key: %v", w.Header())
+		if w.Code != 401 || w.Header().Get("WWW-Authenticate") != `Bearer realm="api", error="invalid_token"` {
+			t.Errorf("an unaccepted bearer token: %d %v", w.Code, w.Header())
 		}
 	})
 }

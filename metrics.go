@@ -18,6 +18,10 @@ var (
 	// api_auth, api_authorize, ...; outcome is allowed or the reason of a
 	// rejection (a fixed vocabulary, never request data).
 	decisions *prometheus.CounterVec
+
+	// idpRequests counts the gateway's requests to identity providers: kind is
+	// jwks or introspect; result is ok or error.
+	idpRequests *prometheus.CounterVec
 )
 
 func buildMetrics() {
@@ -27,6 +31,12 @@ func buildMetrics() {
 		Name:      "decisions_total",
 		Help:      "Decisions of the caddy-apigate handlers, by handler and outcome.",
 	}, []string{"handler", "outcome"})
+	idpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "apigate",
+		Name:      "idp_requests_total",
+		Help:      "Requests of the gateway to identity providers (JWKS fetches, token introspection), by kind and result.",
+	}, []string{"kind", "result"})
 }
 
 // registerMetrics registers the plugin's collectors with the registry of ctx.

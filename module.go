@@ -16,6 +16,10 @@ func init() {
 	caddy.RegisterModule(App{})
 	caddy.RegisterModule(Auth{})
 	caddy.RegisterModule(APIKeyMethod{})
+	caddy.RegisterModule(JWTMethod{})
+	caddy.RegisterModule(IntrospectMethod{})
+	caddy.RegisterModule(ClientCertMethod{})
+	caddy.RegisterModule(JWKSHandler{})
 	caddy.RegisterModule(Authorize{})
 	caddy.RegisterModule(MatchScope{})
 	caddy.RegisterModule(KeyRotate{})
@@ -25,6 +29,7 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)
 	httpcaddyfile.RegisterHandlerDirective("api_authorize", parseAuthorize)
 	httpcaddyfile.RegisterHandlerDirective("api_key_rotate", parseKeyRotate)
+	httpcaddyfile.RegisterHandlerDirective("api_jwks", parseJWKS)
 
 	// Handler order: api_inspect, api_auth, api_authorize, api_rate_limit,
 	// api_cache, all before basic_auth. Each registration goes right before

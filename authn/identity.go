@@ -23,6 +23,12 @@ type Identity struct {
 	// api_key, jwt, introspect or client_cert.
 	Method string
 
+	// Claims are the token claims the configuration exposes as
+	// {http.auth.user.<name>} placeholders, rendered as strings. Set once when
+	// the token is verified and shared by every request that repeats it: never
+	// modify it.
+	Claims map[string]string
+
 	// Deprecation and Sunset are header values to send back when the credential
 	// is deprecated (a rotated key in its grace period, or a key past max_age).
 	Deprecation string

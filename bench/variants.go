@@ -8,6 +8,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // variant is one way of serving the same upstream, measured side by side with the
@@ -56,6 +59,42 @@ var variants = []variant{
 		target: 0.90,
 		setup:  apiKeySetup("orders:read"),
 	},
+	{
+		name: "jwt",
+		site: `route {
+	api_auth {
+		jwt {
+			secret ` + benchJWTSecret + `
+			issuer https://idp.bench.example/
+			audience orders-api
+		}
+	}
+	api_authorize orders:read
+	reverse_proxy {$BENCH_UPSTREAM}
+}`,
+		target: 0.85,
+		setup:  jwtSetup,
+	},
+}
+
+// benchJWTSecret signs the jwt variant's token; it protects nothing.
+const benchJWTSecret = "bench-only-secret-0123456789abcdef"
+
+// jwtSetup signs one token, an Auth0-shaped access token, that every request
+// repeats: the gateway verifies it once and then finds it in its cache.
+func jwtSetup(_ context.Context, _ setupEnv) (http.Header, error) {
+	now := time.Now()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"iss": "https://idp.bench.example/", "aud": "orders-api", "sub": "auth0|bench",
+		"iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix(),
+		"scope": "orders:read", "permissions": []string{"orders:read"},
+	}).SignedString([]byte(benchJWTSecret))
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+tok)
+	return h, nil
 }
 
 // apiKeySetup returns a setup that creates an API key with the given scopes through

@@ -234,6 +234,8 @@ func TestKeysSurviveReloadAndRestart(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("reload: %d", resp.StatusCode)
 	}
+	// The reload closes the old server's idle connections.
+	client.CloseIdleConnections()
 	if status, _, body := g.Do("GET", "/orders/1", map[string]string{"X-API-Key": k.Key}, ""); status != 200 {
 		t.Fatalf("after reload: %d %s", status, body)
 	}

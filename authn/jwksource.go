@@ -1,0 +1,394 @@
+package authn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// RemoteKeys is a JWKS fetched from an identity provider, either from a
+// configured URL or from the jwks_uri of the issuer's OpenID Connect discovery
+// document. It keeps the last good key set for requests, refreshes it in the
+// background as the response's caching headers say (within MinTTL and MaxTTL),
+// and refreshes on a token with an unknown kid at most once per
+// UnknownKidInterval, so a flood of tokens with random kids cannot make the
+// gateway hammer the provider. A provider that is down or slow never blocks a
+// request whose key is cached: the key set is read with one atomic load.
+//
+// Set the exported fields, then call Lookup and Run; do not change the fields
+// afterwards. RemoteKeys is safe for concurrent use.
+type RemoteKeys struct {
+	// URL is the JWKS URL; when empty, it is discovered from Issuer.
+	URL string
+	// Issuer is the issuer whose discovery document names the JWKS URL.
+	Issuer string
+	// Client makes the requests; it should have a time-out.
+	Client *http.Client
+	// MinTTL and MaxTTL bound how long a fetched key set is used before the
+	// next background refresh; DefaultTTL applies when the response has no
+	// caching headers.
+	MinTTL, MaxTTL, DefaultTTL time.Duration
+	// UnknownKidInterval is the least time between two fetches caused by
+	// tokens naming a kid the set does not have.
+	UnknownKidInterval time.Duration
+	// OnError, when set, is told about failed fetches (never with a token).
+	OnError func(error)
+	// Observe, when set, is told the outcome of every fetch.
+	Observe func(ok bool)
+
+	state  atomic.Pointer[keyState]
+	fetchN atomic.Int64
+
+	mu          sync.Mutex
+	lastAttempt time.Time
+	attempted   bool
+	flight      *flight // the fetch in progress, if any
+	jwksURL     string  // discovered
+}
+
+type keyState struct {
+	set     *KeySet
+	expires time.Time
+}
+
+// Keys returns the current key set, nil before the first successful fetch.
+func (k *RemoteKeys) Keys() *KeySet {
+	if s := k.state.Load(); s != nil {
+		return s.set
+	}
+	return nil
+}
+
+// Fetches returns how many fetches of the JWKS were made.
+func (k *RemoteKeys) Fetches() int64 { return k.fetchN.Load() }
+
+// Lookup returns the keys that may verify a token with this kid and alg. When
+// the set has no such kid, it refreshes the set first (or waits for the
+// refresh in flight), unless a refresh was attempted less than
+// UnknownKidInterval before now, in which case it returns nothing at once.
+func (k *RemoteKeys) Lookup(ctx context.Context, kid, alg string, now time.Time) []*VerifyKey {
+	set := k.Keys()
+	if keys := set.Lookup(kid, alg); len(keys) > 0 {
+		return keys
+	}
+	if set != nil && (kid == "" || set.Has(kid)) {
+		// Known kid with an algorithm it does not allow, or no kid: a refresh
+		// would not change the answer.
+		return nil
+	}
+	k.mu.Lock()
+	if f := k.flight; f != nil {
+		k.mu.Unlock()
+		f.wait(ctx)
+		return k.Keys().Lookup(kid, alg)
+	}
+	if k.attempted && now.Sub(k.lastAttempt) < k.UnknownKidInterval {
+		k.mu.Unlock()
+		return nil
+	}
+	f := k.startLocked(now)
+	k.mu.Unlock()
+	k.run(ctx, f, now)
+	return k.Keys().Lookup(kid, alg)
+}
+
+// Refresh fetches the key set now, or waits for the fetch in flight.
+func (k *RemoteKeys) Refresh(ctx context.Context, now time.Time) error {
+	k.mu.Lock()
+	if f := k.flight; f != nil {
+		k.mu.Unlock()
+		f.wait(ctx)
+		return f.err
+	}
+	f := k.startLocked(now)
+	k.mu.Unlock()
+	k.run(ctx, f, now)
+	return f.err
+}
+
+// flight is one fetch of the key set that requests may wait for.
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+func (f *flight) wait(ctx context.Context) {
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+	}
+}
+
+// startLocked records a new fetch; k.mu must be held.
+func (k *RemoteKeys) startLocked(now time.Time) *flight {
+	f := &flight{done: make(chan struct{})}
+	k.flight, k.attempted, k.lastAttempt = f, true, now
+	return f
+}
+
+func (k *RemoteKeys) run(ctx context.Context, f *flight, now time.Time) {
+	f.err = k.fetch(ctx, now)
+	if k.Observe != nil {
+		k.Observe(f.err == nil)
+	}
+	k.mu.Lock()
+	k.flight = nil
+	k.mu.Unlock()
+	close(f.done)
+}
+
+// Run keeps the key set fresh until ctx is done: it fetches at once, then when
+// the set expires; after a failure it retries with a growing delay, keeping the
+// old keys in use meanwhile.
+func (k *RemoteKeys) Run(ctx context.Context) {
+	retry := k.UnknownKidInterval
+	if retry <= 0 {
+		retry = time.Second
+	}
+	delay := time.Duration(0)
+	failures := 0
+	for {
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		now := time.Now()
+		s := k.state.Load()
+		if s != nil && now.Before(s.expires) {
+			delay = s.expires.Sub(now)
+			continue
+		}
+		if err := k.Refresh(ctx, now); err != nil {
+			failures++
+			delay = retry << min(failures-1, 6)
+			if k.MaxTTL > 0 && delay > k.MaxTTL {
+				delay = k.MaxTTL
+			}
+			if k.OnError != nil && ctx.Err() == nil {
+				k.OnError(err)
+			}
+			continue
+		}
+		failures = 0
+		delay = 0
+	}
+}
+
+func (k *RemoteKeys) fetch(ctx context.Context, now time.Time) error {
+	k.fetchN.Add(1)
+	// The fetch serves every request waiting on it: one caller going away must
+	// not cancel it. The client's time-out bounds it.
+	ctx = context.WithoutCancel(ctx)
+	u, err := k.resolveURL(ctx)
+	if err != nil {
+		return err
+	}
+	body, header, err := k.get(ctx, u, "application/jwk-set+json, application/json")
+	if err != nil {
+		k.mu.Lock()
+		if k.URL == "" {
+			k.jwksURL = "" // discover again next time: the provider may have moved it
+		}
+		k.mu.Unlock()
+		return fmt.Errorf("fetching jwks: %w", err)
+	}
+	keys, err := ParseJWKS(body)
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return errors.New("jwks: no usable signature key")
+	}
+	ttl := CacheTTL(header, now, k.DefaultTTL)
+	if ttl < k.MinTTL {
+		ttl = k.MinTTL
+	}
+	if k.MaxTTL > 0 && ttl > k.MaxTTL {
+		ttl = k.MaxTTL
+	}
+	k.state.Store(&keyState{set: NewKeySet(keys), expires: now.Add(ttl)})
+	return nil
+}
+
+func (k *RemoteKeys) resolveURL(ctx context.Context) (string, error) {
+	if k.URL != "" {
+		return k.URL, nil
+	}
+	k.mu.Lock()
+	u := k.jwksURL
+	k.mu.Unlock()
+	if u != "" {
+		return u, nil
+	}
+	u, err := Discover(ctx, k.client(), k.Issuer)
+	if err != nil {
+		return "", err
+	}
+	k.mu.Lock()
+	k.jwksURL = u
+	k.mu.Unlock()
+	return u, nil
+}
+
+func (k *RemoteKeys) client() *http.Client {
+	if k.Client != nil {
+		return k.Client
+	}
+	return defaultClient
+}
+
+var defaultClient = NewHTTPClient(5 * time.Second)
+
+func (k *RemoteKeys) get(ctx context.Context, u, accept string) ([]byte, http.Header, error) {
+	return httpGet(ctx, k.client(), u, accept)
+}
+
+func httpGet(ctx context.Context, c *http.Client, u, accept string) ([]byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096)) //nolint:errcheck
+		return nil, nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSBytes+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(body) > MaxJWKSBytes {
+		return nil, nil, errors.New("response too large")
+	}
+	return body, resp.Header, nil
+}
+
+// Discover reads the issuer's OpenID Connect discovery document and returns
+// its jwks_uri. The document must name the same issuer, and the URL must be
+// one the gateway may fetch keys from (CheckFetchURL).
+func Discover(ctx context.Context, c *http.Client, issuer string) (string, error) {
+	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+	body, _, err := httpGet(ctx, c, u, "application/json")
+	if err != nil {
+		return "", fmt.Errorf("openid discovery: %w", err)
+	}
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return "", fmt.Errorf("openid discovery: %w", err)
+	}
+	if doc.Issuer != issuer {
+		return "", errors.New("openid discovery: the document names another issuer")
+	}
+	if err := CheckFetchURL(doc.JWKSURI); err != nil {
+		return "", fmt.Errorf("openid discovery: jwks_uri: %w", err)
+	}
+	return doc.JWKSURI, nil
+}
+
+// CheckFetchURL accepts the URLs the gateway fetches keys or introspects
+// tokens from: https, or http to a loopback address (a provider on the same
+// machine). Key material over plain HTTP could be replaced on the way.
+func CheckFetchURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return errors.New("not an absolute URL")
+	}
+	if u.User != nil {
+		return errors.New("must not carry credentials")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if host == "localhost" {
+			return nil
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return nil
+		}
+		return errors.New("must be https (http is accepted only for loopback addresses)")
+	}
+	return errors.New("must be https")
+}
+
+// NewHTTPClient returns a client for identity providers: the time-out bounds
+// every request, and redirects are not followed (the configured URL is the
+// only one called).
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   timeout,
+			ResponseHeaderTimeout: timeout,
+			ForceAttemptHTTP2:     true,
+		},
+	}
+}
+
+// CacheTTL returns how long a response may be cached according to its
+// Cache-Control (max-age; no-store and no-cache mean zero) or Expires header,
+// or def when it has neither.
+func CacheTTL(h http.Header, now time.Time, def time.Duration) time.Duration {
+	if cc := h.Get("Cache-Control"); cc != "" {
+		for dir := range strings.SplitSeq(cc, ",") {
+			name, val, _ := strings.Cut(strings.TrimSpace(dir), "=")
+			switch strings.ToLower(name) {
+			case "no-store", "no-cache":
+				return 0
+			case "max-age":
+				n, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64)
+				if err != nil || n < 0 {
+					return def
+				}
+				if n > int64(365*24*time.Hour/time.Second) {
+					n = int64(365 * 24 * time.Hour / time.Second)
+				}
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	if exp := h.Get("Expires"); exp != "" {
+		t, err := http.ParseTime(exp)
+		if err != nil {
+			return 0
+		}
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+		return 0
+	}
+	return def
+}

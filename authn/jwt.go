@@ -1,0 +1,405 @@
+package authn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// KeySource finds the keys that may verify a token with this kid and alg.
+type KeySource interface {
+	Lookup(ctx context.Context, kid, alg string, now time.Time) []*VerifyKey
+}
+
+// StaticKeys is a fixed key set (a PEM file or an HMAC secret).
+type StaticKeys struct{ Set *KeySet }
+
+// Lookup returns the keys of the set that fit kid and alg.
+func (s StaticKeys) Lookup(_ context.Context, kid, alg string, _ time.Time) []*VerifyKey {
+	if kid != "" && !s.Set.Has(kid) {
+		// A PEM key or a secret has no id: a kid the set does not know still
+		// gets the unnamed keys, as IdPs name their keys freely.
+		return s.Set.Lookup("", alg)
+	}
+	return s.Set.Lookup(kid, alg)
+}
+
+// MaxKidlessKeys is the most keys tried for a token that names no kid; with
+// more candidate keys such a token is refused, so it cannot cost many
+// signature checks.
+const MaxKidlessKeys = 3
+
+// MaxTokenLen bounds the tokens the gateway looks at.
+const MaxTokenLen = 16 << 10
+
+// JWT verifies JSON Web Tokens (RFC 7519) signed with JWS compact
+// serialization and maps their claims to an identity.
+//
+// The algorithm is never chosen by the token: it must be in Algorithms and
+// allowed by the key (a key's type, curve or JWKS "alg" fixes the algorithms it
+// verifies). Headers the gateway does not understand listed in "crit" are
+// rejected; "jku", "x5u", "jwk" and "x5c" are ignored (keys come only from the
+// configuration). exp is required; nbf and iat are checked with Leeway.
+//
+// Set the fields, call Init, then use Verify or Authenticate concurrently.
+type JWT struct {
+	// Keys finds verification keys.
+	Keys KeySource
+	// Algorithms is the allow-list of JWS algorithms.
+	Algorithms []string
+	// Issuer is the required "iss".
+	Issuer string
+	// Audiences: "aud" must hold at least one of them.
+	Audiences []string
+	// Leeway is the clock skew allowed on exp, nbf and iat.
+	Leeway time.Duration
+	// Typ, when set, is the required "typ" header (compared case-insensitively,
+	// with or without an "application/" prefix, RFC 8725 section 3.11).
+	Typ string
+	// ConsumerClaim names the claim holding the consumer; "sub" when empty.
+	ConsumerClaim string
+	// ScopesClaims name the claims holding scopes (a space-separated string or
+	// an array of strings); their scopes are merged.
+	ScopesClaims []string
+	// Claims are other claims exposed in Identity.Claims.
+	Claims []string
+	// Cache, when set, remembers verified tokens until their exp (at most
+	// CacheTTL after verification, when CacheTTL is positive).
+	Cache    *TokenCache
+	CacheTTL time.Duration
+	// Method is the name put in Identity.Method; "jwt" when empty.
+	Method string
+
+	parser *jwt.Parser
+	opts   []jwt.ParserOption
+}
+
+// Init checks the configuration and prepares the parser.
+func (v *JWT) Init() error {
+	if v.Keys == nil {
+		return errors.New("jwt: no key source")
+	}
+	if len(v.Algorithms) == 0 {
+		return errors.New("jwt: no algorithm allowed")
+	}
+	for _, a := range v.Algorithms {
+		if a == "none" || jwt.GetSigningMethod(a) == nil {
+			return fmt.Errorf("jwt: algorithm %q is not supported", a)
+		}
+	}
+	if v.ConsumerClaim == "" {
+		v.ConsumerClaim = "sub"
+	}
+	if v.Method == "" {
+		v.Method = "jwt"
+	}
+	v.opts = []jwt.ParserOption{
+		jwt.WithValidMethods(v.Algorithms),
+		jwt.WithJSONNumber(),
+		jwt.WithLeeway(v.Leeway),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+	}
+	if v.Issuer != "" {
+		v.opts = append(v.opts, jwt.WithIssuer(v.Issuer))
+	}
+	if len(v.Audiences) > 0 {
+		v.opts = append(v.opts, jwt.WithAudience(v.Audiences...))
+	}
+	return nil
+}
+
+// Rejections of tokens.
+var (
+	ErrInvalidToken = &Rejection{Status: 401, Code: "invalid_token", Reason: "invalid token", Label: "invalid"}
+	ErrUnknownKey   = &Rejection{Status: 401, Code: "invalid_token", Reason: "no key for the token", Label: "unknown_key"}
+	ErrNotYetValid  = &Rejection{Status: 401, Code: "invalid_token", Reason: "token not yet valid", Label: "not_yet_valid"}
+	ErrClaims       = &Rejection{Status: 401, Code: "invalid_token", Reason: "token claims not acceptable", Label: "claims"}
+)
+
+// LooksLikeJWS reports whether token has the shape of a JWS compact
+// serialization: three base64url segments separated by dots. Opaque tokens
+// do not, so they are left to a later method (introspection).
+func LooksLikeJWS(token string) bool {
+	if strings.Count(token, ".") != 2 {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '=') {
+			return false
+		}
+	}
+	return true
+}
+
+// Authenticate takes a JWT from `Authorization: Bearer <token>` and verifies
+// it. A Bearer token that is not shaped like a JWT is left to the next method.
+func (v *JWT) Authenticate(r *http.Request, _ netip.Addr, now time.Time) (*Identity, error) {
+	vals := r.Header.Values("Authorization")
+	if len(vals) == 0 {
+		return nil, ErrNoCredential
+	}
+	token, ok := bearer(vals[0])
+	if !ok || !LooksLikeJWS(token) {
+		if len(vals) > 1 {
+			for _, v := range vals[1:] {
+				if t, ok := bearer(v); ok && LooksLikeJWS(t) {
+					r.Header.Del("Authorization")
+					return nil, ErrMalformed
+				}
+			}
+		}
+		return nil, ErrNoCredential
+	}
+	r.Header.Del("Authorization")
+	if len(vals) > 1 {
+		return nil, ErrMalformed
+	}
+	return v.Verify(r.Context(), token, now)
+}
+
+// Verify checks token at now and returns the identity it carries.
+func (v *JWT) Verify(ctx context.Context, token string, now time.Time) (*Identity, error) {
+	if token == "" || len(token) > MaxTokenLen {
+		return nil, ErrMalformed
+	}
+	var key [32]byte
+	if v.Cache != nil {
+		key = TokenKey(token)
+		if id, rej, ok := v.Cache.Get(key, now); ok {
+			if rej != nil {
+				return nil, rej
+			}
+			return id, nil
+		}
+	}
+	id, exp, rej := v.verify(ctx, token, now)
+	if rej != nil {
+		return nil, rej
+	}
+	if v.Cache != nil {
+		until := exp
+		if v.CacheTTL > 0 && now.Add(v.CacheTTL).Before(until) {
+			until = now.Add(v.CacheTTL)
+		}
+		v.Cache.Put(key, id, nil, until, now)
+	}
+	return id, nil
+}
+
+type keyError struct{ rej *Rejection }
+
+func (e keyError) Error() string { return e.rej.Reason }
+
+func (v *JWT) verify(ctx context.Context, token string, now time.Time) (*Identity, time.Time, *Rejection) {
+	opts := append(v.opts[:len(v.opts):len(v.opts)], jwt.WithTimeFunc(func() time.Time { return now }))
+	claims := jwt.MapClaims{}
+	_, err := jwt.NewParser(opts...).ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		if rej := v.checkHeader(t.Header); rej != nil {
+			return nil, keyError{rej}
+		}
+		kid, _ := t.Header["kid"].(string)
+		alg := t.Method.Alg()
+		keys := v.Keys.Lookup(ctx, kid, alg, now)
+		if len(keys) > MaxKidlessKeys {
+			// A token naming no key would cost one signature check per key.
+			return nil, keyError{ErrUnknownKey}
+		}
+		switch len(keys) {
+		case 0:
+			return nil, keyError{ErrUnknownKey}
+		case 1:
+			return keys[0].Key, nil
+		}
+		set := jwt.VerificationKeySet{}
+		for _, k := range keys {
+			set.Keys = append(set.Keys, k.Key)
+		}
+		return set, nil
+	})
+	if err != nil {
+		var ke keyError
+		switch {
+		case errors.As(err, &ke):
+			return nil, time.Time{}, ke.rej
+		case errors.Is(err, jwt.ErrTokenExpired):
+			return nil, time.Time{}, ErrExpired
+		case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+			return nil, time.Time{}, ErrNotYetValid
+		case errors.Is(err, jwt.ErrTokenMalformed):
+			return nil, time.Time{}, ErrMalformed
+		case errors.Is(err, jwt.ErrTokenInvalidClaims):
+			return nil, time.Time{}, ErrClaims
+		}
+		return nil, time.Time{}, ErrInvalidToken
+	}
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil {
+		return nil, time.Time{}, ErrClaims
+	}
+	id, rej := v.identity(claims)
+	if rej != nil {
+		return nil, time.Time{}, rej
+	}
+	return id, exp.Time, nil
+}
+
+// checkHeader rejects the headers the gateway does not accept.
+func (v *JWT) checkHeader(h map[string]any) *Rejection {
+	if _, ok := h["crit"]; ok {
+		// No extension is understood (RFC 7515 section 4.1.11), so any crit
+		// header, even an empty list, is refused.
+		return ErrInvalidToken
+	}
+	if kid, ok := h["kid"]; ok {
+		s, isString := kid.(string)
+		if !isString || s == "" || len(s) > MaxKidLen {
+			return ErrMalformed
+		}
+	}
+	if v.Typ != "" {
+		typ, _ := h["typ"].(string)
+		if !sameTyp(typ, v.Typ) {
+			return ErrInvalidToken
+		}
+	}
+	return nil
+}
+
+func sameTyp(got, want string) bool {
+	trim := func(s string) string {
+		if len(s) > 12 && strings.EqualFold(s[:12], "application/") {
+			return s[12:]
+		}
+		return s
+	}
+	return strings.EqualFold(trim(got), trim(want))
+}
+
+// MaxClaimLen bounds the consumer and the values of exposed claims.
+const MaxClaimLen = 1024
+
+// LookupClaim returns the claim name of claims. A name with dots that is not a
+// top-level claim is a path into nested objects: realm_access.roles is the
+// "roles" member of the "realm_access" object (Keycloak's realm roles). A
+// top-level claim named with dots (https://example.com/roles) wins.
+func LookupClaim(claims map[string]any, name string) any {
+	if v, ok := claims[name]; ok || !strings.Contains(name, ".") {
+		return v
+	}
+	var cur any = claims
+	for part := range strings.SplitSeq(name, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[part]
+	}
+	return cur
+}
+
+func (v *JWT) identity(claims map[string]any) (*Identity, *Rejection) {
+	consumer, ok := LookupClaim(claims, v.ConsumerClaim).(string)
+	if !ok || consumer == "" || len(consumer) > MaxClaimLen {
+		return nil, ErrClaims
+	}
+	id := &Identity{Consumer: consumer, Method: v.Method}
+	for _, name := range v.ScopesClaims {
+		id.Scopes = appendScopes(id.Scopes, LookupClaim(claims, name))
+	}
+	id.ScopeString = strings.Join(id.Scopes, " ")
+	if len(v.Claims) > 0 {
+		id.Claims = make(map[string]string, len(v.Claims))
+		for _, name := range v.Claims {
+			if val, ok := ClaimString(LookupClaim(claims, name)); ok {
+				id.Claims[name] = val
+			}
+		}
+	}
+	return id, nil
+}
+
+// appendScopes adds the scopes of a claim value (a space-separated string or
+// an array of strings) to scopes, skipping duplicates and non-strings.
+func appendScopes(scopes []string, val any) []string {
+	add := func(s string) {
+		if s != "" && len(s) <= MaxClaimLen && !slices.Contains(scopes, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	switch x := val.(type) {
+	case string:
+		for s := range strings.FieldsSeq(x) {
+			add(s)
+		}
+	case []any:
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				for f := range strings.FieldsSeq(s) {
+					add(f)
+				}
+			}
+		}
+	}
+	return scopes
+}
+
+// ClaimString renders a claim value for a placeholder: strings as they are,
+// numbers and booleans in JSON form, arrays of those joined by spaces, objects
+// as JSON. Values longer than MaxClaimLen are dropped.
+func ClaimString(val any) (string, bool) {
+	var s string
+	switch x := val.(type) {
+	case nil:
+		return "", false
+	case string:
+		s = x
+	case json.Number:
+		s = x.String()
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			s = strconv.FormatInt(int64(x), 10)
+		} else {
+			s = strconv.FormatFloat(x, 'g', -1, 64)
+		}
+	case bool:
+		s = strconv.FormatBool(x)
+	case []any:
+		parts := make([]string, 0, len(x))
+		for _, e := range x {
+			switch e.(type) {
+			case []any, map[string]any:
+				b, _ := json.Marshal(x)
+				return limitClaim(string(b))
+			}
+			p, _ := ClaimString(e)
+			parts = append(parts, p)
+		}
+		s = strings.Join(parts, " ")
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return "", false
+		}
+		s = string(b)
+	}
+	return limitClaim(s)
+}
+
+func limitClaim(s string) (string, bool) {
+	if len(s) > MaxClaimLen {
+		return "", false
+	}
+	return s, true
+}
