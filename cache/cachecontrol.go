@@ -12,11 +12,11 @@ import (
 // request or a response. The zero value is not meaningful: use
 // ParseCacheControl, which sets the delta-seconds fields to -1 when absent.
 type Directives struct {
-	NoStore, NoCache, Private, Public      bool
-	MustRevalidate, ProxyRevalidate        bool
-	OnlyIfCached, Immutable                bool
-	MaxAge, SMaxAge, MinFresh, MaxStale    int64 // seconds; -1 when absent
-	present                                bool
+	NoStore, NoCache, Private, Public   bool
+	MustRevalidate, ProxyRevalidate     bool
+	OnlyIfCached, Immutable             bool
+	MaxAge, SMaxAge, MinFresh, MaxStale int64 // seconds; -1 when absent
+	present                             bool
 }
 
 // Present reports whether any directive was given.

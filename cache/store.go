@@ -240,3 +240,6 @@ func (s *Store) Wait() { s.rc.Wait() }
 
 // Close stops the store's goroutines and frees its memory.
 func (s *Store) Close() { s.rc.Close() }
+
+// Gen returns the generations the entry was stored with.
+func (e *Entry) Gen() Gen { return e.gen }
