@@ -72,6 +72,7 @@ type Cache struct {
 	maxBody int64
 	logger  *zap.Logger
 	now     func() time.Time
+	joined  func() // test hook: called when a miss has joined its key's flight
 }
 
 // cachePool holds the stores, keyed by size settings, so a reload keeps them.
@@ -338,6 +339,9 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 		return res, nil
 	}
 	ch := c.pooled.flights.DoChan(key, fn)
+	if c.joined != nil {
+		c.joined()
+	}
 	var timeout <-chan time.Time
 	if c.Wait > 0 {
 		t := time.NewTimer(time.Duration(c.Wait))
