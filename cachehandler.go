@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -132,9 +133,10 @@ func (c *Cache) Provision(ctx caddy.Context) error {
 	c.poolKey = fmt.Sprintf("api_cache/%d/%d", c.MaxSize, c.MaxItem)
 	v, _, err := cachePool.LoadOrNew(c.poolKey, func() (caddy.Destructor, error) {
 		s, err := cache.NewStore(cache.Config{
-			MaxSize: c.MaxSize,
-			MaxItem: c.MaxItem,
-			OnEvict: func(int64) { cacheEvictions.Inc() },
+			MaxSize:  c.MaxSize,
+			MaxItem:  c.MaxItem,
+			OnEvict:  func(int64) { cacheEvictions.Inc() },
+			OnReject: func() { cacheRejections.Inc() },
 		})
 		if err != nil {
 			return nil, err
@@ -397,8 +399,9 @@ func (c *Cache) alone(w http.ResponseWriter, r *http.Request, next caddyhttp.Han
 }
 
 // forward sends the request upstream, buffering a response that may be
-// stored (known length up to MaxItem), stores it, and writes it to w. Other
-// responses stream through. It returns the stored entry, if any.
+// stored (up to MaxItem bytes; past that it streams on), stores it, and
+// writes it to w. Other responses stream through. It returns the stored
+// entry, if any, and the request's values of its Vary headers.
 func (c *Cache) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, key []byte, part cache.Partition, req cache.Directives, fwd string) (*cache.Entry, []byte, error) {
 	gen := c.pooled.Snapshot(r.URL.Path)
 	iso := &isolatedWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, hdr: make(http.Header)}
@@ -409,21 +412,27 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 			bodyBufs.Put(buf)
 		}
 	}()
+	prefix := "apigate; fwd=" + fwd + "; fwd-status="
 	shouldBuffer := func(status int, h http.Header) bool {
 		if storableHead(status, h, c.maxBody) {
 			return true
 		}
-		h.Add("Cache-Status", "apigate; fwd="+fwd+"; fwd-status="+strconv.Itoa(status))
+		h.Add("Cache-Status", prefix+strconv.Itoa(status))
 		return false
 	}
-	rec := caddyhttp.NewResponseRecorder(iso, buf, shouldBuffer)
+	rec := &boundedRecorder{
+		ResponseRecorder: caddyhttp.NewResponseRecorder(iso, buf, shouldBuffer),
+		iso:              iso,
+		max:              int(c.maxBody),
+		status:           prefix,
+	}
 	if err := next.ServeHTTP(rec, r); err != nil {
 		if !iso.wroteHeader {
 			w.Header().Add("Cache-Status", "apigate; fwd="+fwd)
 		}
 		return nil, nil, err
 	}
-	if !rec.Buffered() {
+	if !rec.Buffered() || rec.overflow {
 		return nil, nil, nil
 	}
 	status := rec.Status()
@@ -436,18 +445,16 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	var varyKey []byte
 	stored := false
 	dec := cache.Decide(status, h, req, now, c.policy)
-	if dec.Store && int64(buf.Len()) <= c.maxBody {
+	if dec.Store {
 		e, varyKey = c.entry(key, part, status, h, buf.Bytes(), r, dec, now)
 		stored = c.store(e, varyKey, r, now, gen)
 		if !stored {
 			e = nil
 		}
-	} else if !dec.Store {
-		if ce := c.logger.Check(zapcore.DebugLevel, "response not stored"); ce != nil {
-			ce.Write(zap.String("reason", dec.Reason), zap.Int("status", status))
-		}
+	} else if ce := c.logger.Check(zapcore.DebugLevel, "response not stored"); ce != nil {
+		ce.Write(zap.String("reason", dec.Reason), zap.Int("status", status))
 	}
-	cs := "apigate; fwd=" + fwd + "; fwd-status=" + strconv.Itoa(status)
+	cs := prefix + strconv.Itoa(status)
 	if stored {
 		cacheStored.Inc()
 		cs += "; stored; ttl=" + strconv.FormatInt(int64((dec.Lifetime-dec.InitialAge)/time.Second), 10)
@@ -460,19 +467,69 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	return e, varyKey, rec.WriteResponse()
 }
 
+// boundedRecorder bounds what Caddy's response recorder buffers: once a
+// buffered body would pass max, what was buffered is written out and the rest
+// streams through, and the response is not stored. This lets responses of
+// unknown length (chunked, compressed by encode) be stored when small.
+type boundedRecorder struct {
+	caddyhttp.ResponseRecorder
+	iso      *isolatedWriter
+	max      int
+	status   string // Cache-Status up to the forwarded status
+	overflow bool
+}
+
+func (b *boundedRecorder) Write(p []byte) (int, error) {
+	if b.overflow {
+		return b.iso.Write(p)
+	}
+	b.ResponseRecorder.WriteHeader(http.StatusOK) // no-op once written
+	if !b.Buffered() || b.Buffer().Len()+len(p) <= b.max {
+		return b.ResponseRecorder.Write(p)
+	}
+	b.overflow = true
+	b.iso.Header().Add("Cache-Status", b.status+strconv.Itoa(b.Status()))
+	b.iso.WriteHeader(b.Status())
+	if _, err := b.iso.Write(b.Buffer().Bytes()); err != nil {
+		return 0, err
+	}
+	b.Buffer().Reset()
+	return b.iso.Write(p)
+}
+
+// ReadFrom goes through Write, so the bound holds.
+func (b *boundedRecorder) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(writerOnly{b}, r)
+}
+
+// FlushError flushes a streamed response; a buffered one is not flushed.
+func (b *boundedRecorder) FlushError() error {
+	if b.overflow {
+		return http.NewResponseController(b.iso).Flush()
+	}
+	return http.NewResponseController(b.ResponseRecorder).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the recorder (Hijack).
+func (b *boundedRecorder) Unwrap() http.ResponseWriter { return b.ResponseRecorder }
+
+type writerOnly struct{ io.Writer }
+
 // storableHead reports, from the status and headers alone, whether a response
-// may be stored and so is worth buffering: a known length within max, and no
-// header that forbids storing.
+// may be stored and so is worth buffering: no header that forbids storing, a
+// length (when known) within max, and not a stream meant to be forwarded as
+// it comes (Server-Sent Events, `Incremental: ?1`).
 func storableHead(status int, h http.Header, max int64) bool {
-	if status < 200 || status >= 500 || len(h["Set-Cookie"]) > 0 {
+	if status < 200 || status >= 500 || len(h["Set-Cookie"]) > 0 || caddyhttp.IsIncremental(h) {
 		return false
 	}
-	cl := h["Content-Length"]
-	if len(cl) != 1 {
-		return status == http.StatusNoContent
+	if cl := h["Content-Length"]; len(cl) > 0 {
+		n, err := strconv.ParseInt(cl[0], 10, 64)
+		if len(cl) != 1 || err != nil || n < 0 || n > max {
+			return false
+		}
 	}
-	n, err := strconv.ParseInt(cl[0], 10, 64)
-	if err != nil || n < 0 || n > max {
+	if ct := h.Get("Content-Type"); strings.HasPrefix(ct, "text/event-stream") {
 		return false
 	}
 	cc := cache.ParseCacheControl(h["Cache-Control"])

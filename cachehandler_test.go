@@ -598,3 +598,32 @@ type discardWriter struct{ h http.Header }
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(int)             {}
+
+func TestCacheSmallUnknownLengthStoredStreamsNot(t *testing.T) {
+	c, _ := newTestCache(t, Cache{TTL: caddy.Duration(time.Minute), MaxItem: 1024})
+	up := &upstream{respond: func(w http.ResponseWriter, r *http.Request, n int64) error {
+		if r.URL.Path == "/events" {
+			w.Header().Set("Content-Type", "text/event-stream")
+		}
+		if r.URL.Path == "/incremental" {
+			w.Header().Set("Incremental", "?1")
+		}
+		for i := 0; i < 3; i++ { // several writes, no Content-Length
+			if _, err := w.Write([]byte("part;")); err != nil {
+				return err
+			}
+			http.NewResponseController(w).Flush()
+		}
+		return nil
+	}}
+	get(t, c, up, "/small", "alice")
+	if res := get(t, c, up, "/small", "alice"); !res.hit() || res.body != "part;part;part;" {
+		t.Fatalf("small chunked response: %q %q", res.cacheStatus(), res.body)
+	}
+	for _, p := range []string{"/events", "/incremental"} {
+		get(t, c, up, p, "alice")
+		if res := get(t, c, up, p, "alice"); res.hit() || res.body != "part;part;part;" {
+			t.Fatalf("%s: %q %q", p, res.cacheStatus(), res.body)
+		}
+	}
+}

@@ -51,11 +51,11 @@ func registerMetrics(ctx caddy.Context, collectors ...prometheus.Collector) erro
 var (
 	cacheMetricsOnce sync.Once
 
-	cacheHits, cacheMisses, cacheCollapsed prometheus.Counter
-	cacheStored, cacheEvictions            prometheus.Counter
-	cacheInvalidations                     prometheus.Counter
-	cacheRequests                          *prometheus.CounterVec
-	cacheBytes                             prometheus.GaugeFunc
+	cacheHits, cacheMisses, cacheCollapsed       prometheus.Counter
+	cacheStored, cacheEvictions, cacheRejections prometheus.Counter
+	cacheInvalidations                           prometheus.Counter
+	cacheRequests                                *prometheus.CounterVec
+	cacheBytes                                   prometheus.GaugeFunc
 )
 
 func buildCacheMetrics() {
@@ -67,6 +67,7 @@ func buildCacheMetrics() {
 	cacheCollapsed = counter("cache_collapsed_total", "Misses answered with the response another concurrent miss fetched.")
 	cacheStored = counter("cache_stored_total", "Responses api_cache stored.")
 	cacheEvictions = counter("cache_evictions_total", "Stored responses evicted for room or expired.")
+	cacheRejections = counter("cache_rejections_total", "Responses the cache's admission policy (TinyLFU) refused to store.")
 	cacheInvalidations = counter("cache_invalidations_total", "Invalidations by unsafe methods and purges.")
 	cacheRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "apigate", Name: "cache_requests_total",
@@ -88,5 +89,5 @@ func buildCacheMetrics() {
 // cacheCollectors returns the api_cache collectors, building them once.
 func cacheCollectors() []prometheus.Collector {
 	cacheMetricsOnce.Do(buildCacheMetrics)
-	return []prometheus.Collector{cacheHits, cacheMisses, cacheCollapsed, cacheStored, cacheEvictions, cacheInvalidations, cacheRequests, cacheBytes}
+	return []prometheus.Collector{cacheHits, cacheMisses, cacheCollapsed, cacheStored, cacheEvictions, cacheRejections, cacheInvalidations, cacheRequests, cacheBytes}
 }

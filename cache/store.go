@@ -88,6 +88,10 @@ type Config struct {
 	// OnEvict, when set, is called (from ristretto's goroutine) for every
 	// entry evicted or expired.
 	OnEvict func(cost int64)
+	// OnReject, when set, is called (from ristretto's goroutine) for every
+	// entry the admission policy refused: under a flood of URLs requested
+	// once, TinyLFU keeps the entries that are read over the newcomers.
+	OnReject func()
 }
 
 // genSlots is the number of invalidation counters (a power of two). Paths
@@ -136,7 +140,12 @@ func NewStore(cfg Config) (*Store, error) {
 				cfg.OnEvict(it.Cost)
 			}
 		},
-		OnReject: func(*ristretto.Item[*Entry]) { s.rejections.Add(1) },
+		OnReject: func(*ristretto.Item[*Entry]) {
+			s.rejections.Add(1)
+			if cfg.OnReject != nil {
+				cfg.OnReject()
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
