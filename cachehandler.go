@@ -184,9 +184,9 @@ const (
 )
 
 // keyBuf is a pooled scratch buffer for building keys on the request path.
-type keyBuf struct{ key, alt []byte }
+type keyBuf struct{ key, alt, vary []byte }
 
-var keyBufs = sync.Pool{New: func() any { return &keyBuf{key: make([]byte, 0, 256), alt: make([]byte, 0, 256)} }}
+var keyBufs = sync.Pool{New: func() any { return &keyBuf{key: make([]byte, 0, 256), alt: make([]byte, 0, 256), vary: make([]byte, 0, 256)} }}
 
 var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -236,7 +236,7 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 			shared := cache.Partition{Kind: cache.Shared}
 			key := cache.AppendKey(kb.alt[:0], host, path, r.URL.RawQuery, shared)
 			kb.alt = key
-			if se, sfwd := c.lookup(kb, slices.Clip(key), shared, r, now, req); se != nil {
+			if se, sfwd := c.lookup(kb, key, shared, r, now, req); se != nil {
 				e = se
 			} else if fwd == "uri-miss" {
 				fwd = sfwd
@@ -279,8 +279,8 @@ func (c *Cache) lookup(kb *keyBuf, key []byte, part cache.Partition, r *http.Req
 		return nil, "uri-miss"
 	}
 	if e.Index {
-		vk := cache.AppendVary(append(kb.alt[:0], key...), e.VaryNames, r.Header)
-		kb.alt = vk
+		vk := cache.AppendVary(append(kb.vary[:0], key...), e.VaryNames, r.Header)
+		kb.vary = vk
 		if e, ok = c.pooled.Get(vk); !ok {
 			return nil, "vary-miss"
 		}

@@ -627,3 +627,40 @@ func TestCacheSmallUnknownLengthStoredStreamsNot(t *testing.T) {
 		}
 	}
 }
+
+func TestCacheConditionalHit(t *testing.T) {
+	c, _ := newTestCache(t, Cache{TTL: caddy.Duration(time.Minute)})
+	lm := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Format(http.TimeFormat)
+	up := &upstream{respond: echo("", "Etag", `W/"v1"`, "Last-Modified", lm)}
+	get(t, c, up, "/x", "alice")
+	for _, tc := range []struct {
+		h    []string
+		want int
+	}{
+		{[]string{"If-None-Match", `"v1"`}, 304},
+		{[]string{"If-None-Match", `"v0", W/"v1"`}, 304},
+		{[]string{"If-None-Match", `*`}, 304},
+		{[]string{"If-None-Match", `"v2"`}, 200},
+		{[]string{"If-Modified-Since", lm}, 304},
+		{[]string{"If-Modified-Since", time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).Format(http.TimeFormat)}, 200},
+		{[]string{"If-None-Match", `"v2"`, "If-Modified-Since", lm}, 200},
+	} {
+		res := get(t, c, up, "/x", "alice", tc.h...)
+		if !res.hit() || res.status != tc.want || (tc.want == 304 && res.body != "") {
+			t.Errorf("%q: %d %q body %q, want %d", tc.h, res.status, res.cacheStatus(), res.body, tc.want)
+		}
+	}
+}
+
+func TestCacheSharedVary(t *testing.T) {
+	c, _ := newTestCache(t, Cache{Share: "public"})
+	up := &upstream{respond: echo("public, max-age=60", "Vary", "Accept")}
+	get(t, c, up, "/x", "alice", "Accept", "a/b")
+	get(t, c, up, "/x", "alice", "Accept", "c/d")
+	if res := get(t, c, up, "/x", "bob", "Accept", "a/b"); !res.hit() || !strings.Contains(res.body, "a/b") {
+		t.Fatalf("bob a/b: %q %s", res.cacheStatus(), res.body)
+	}
+	if res := get(t, c, up, "/x", "bob", "Accept", "c/d"); !res.hit() || !strings.Contains(res.body, "c/d") {
+		t.Fatalf("bob c/d: %q %s", res.cacheStatus(), res.body)
+	}
+}

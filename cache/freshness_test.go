@@ -97,3 +97,25 @@ func TestEntryUsable(t *testing.T) {
 		t.Errorf("age = %v", age)
 	}
 }
+
+func FuzzDecide(f *testing.F) {
+	f.Add(200, "max-age=60", "", "", "")
+	f.Add(200, "public, s-maxage=5", "Fri, 27 Nov 2026 12:00:00 GMT", "Fri, 27 Nov 2026 12:01:00 GMT", "3")
+	f.Add(404, "", "0", "garbage", "-1")
+	f.Add(200, `private="x`, "", "", "99999999999999999999")
+	f.Fuzz(func(t *testing.T, status int, cc, expires, date, age string) {
+		h := http.Header{}
+		for k, v := range map[string]string{"Cache-Control": cc, "Expires": expires, "Date": date, "Age": age} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		d := Decide(status, h, ParseCacheControl(nil), t0, Policy{DefaultTTL: time.Minute, SharePublic: true})
+		if d.Store && (d.Lifetime-d.InitialAge <= 0 || d.InitialAge < 0) {
+			t.Fatalf("stored with lifetime %v age %v", d.Lifetime, d.InitialAge)
+		}
+		if !d.Store && d.Reason == "" {
+			t.Fatal("not stored without a reason")
+		}
+	})
+}
