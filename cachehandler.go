@@ -186,7 +186,9 @@ const (
 // keyBuf is a pooled scratch buffer for building keys on the request path.
 type keyBuf struct{ key, alt, vary []byte }
 
-var keyBufs = sync.Pool{New: func() any { return &keyBuf{key: make([]byte, 0, 256), alt: make([]byte, 0, 256), vary: make([]byte, 0, 256)} }}
+var keyBufs = sync.Pool{New: func() any {
+	return &keyBuf{key: make([]byte, 0, 256), alt: make([]byte, 0, 256), vary: make([]byte, 0, 256)}
+}}
 
 var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
