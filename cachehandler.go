@@ -318,6 +318,9 @@ type flightResult struct {
 
 var errAbandoned = errors.New("api_cache: request stopped waiting")
 
+// statusClientClosed is the status Caddy logs for a client that went away.
+const statusClientClosed = 499
+
 // fill answers a miss: the first request for a key goes upstream and stores
 // the answer; concurrent ones wait for it (at most Wait) and reuse it when it
 // was stored and matches their Vary headers, or go upstream themselves.
@@ -371,7 +374,7 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 			}
 		case <-r.Context().Done():
 			if state.CompareAndSwap(0, 2) {
-				return r.Context().Err()
+				return caddyhttp.Error(statusClientClosed, r.Context().Err())
 			}
 		}
 	}
