@@ -199,7 +199,7 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 	case http.MethodOptions, http.MethodTrace:
-		cacheRequests.WithLabelValues("method").Inc()
+		cacheByMethod.Inc()
 		w.Header().Add("Cache-Status", statusMethod)
 		return next.ServeHTTP(w, r)
 	default:
@@ -207,7 +207,7 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		// path are stale once it completes (RFC 9111 section 4.4). Responses
 		// fetched while it ran are stored with the generation from before,
 		// so they are stale too.
-		cacheRequests.WithLabelValues("method").Inc()
+		cacheByMethod.Inc()
 		w.Header().Add("Cache-Status", statusMethod)
 		err := next.ServeHTTP(w, r)
 		c.pooled.Invalidate(r.URL.Path)
@@ -215,7 +215,7 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		return err
 	}
 	if len(r.Header["Range"]) > 0 || len(r.Header["Upgrade"]) > 0 {
-		cacheRequests.WithLabelValues("bypass").Inc()
+		cacheBypassed.Inc()
 		w.Header().Add("Cache-Status", statusBypass)
 		return next.ServeHTTP(w, r)
 	}
@@ -290,7 +290,7 @@ func (c *Cache) lookup(kb *keyBuf, key []byte, part cache.Partition, r *http.Req
 	if !e.Partition.Same(part) {
 		// The key holds the partition, so this cannot happen short of a bug:
 		// refuse rather than serve another caller's response.
-		cacheRequests.WithLabelValues("partition_mismatch").Inc()
+		cacheMismatches.Inc()
 		if ce := c.logger.Check(zapcore.ErrorLevel, "cache entry of another partition refused"); ce != nil {
 			ce.Write()
 		}
@@ -369,7 +369,7 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 		case <-timeout:
 			timeout = nil
 			if state.CompareAndSwap(0, 2) {
-				cacheRequests.WithLabelValues("wait_timeout").Inc()
+				cacheWaitTimeouts.Inc()
 				return c.alone(w, r, next, key, part, req, "miss")
 			}
 		case <-r.Context().Done():

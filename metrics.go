@@ -55,6 +55,8 @@ var (
 	cacheStored, cacheEvictions, cacheRejections prometheus.Counter
 	cacheInvalidations                           prometheus.Counter
 	cacheRequests                                *prometheus.CounterVec
+	cacheByMethod, cacheBypassed                 prometheus.Counter
+	cacheWaitTimeouts, cacheMismatches           prometheus.Counter
 	cacheBytes                                   prometheus.GaugeFunc
 )
 
@@ -73,6 +75,10 @@ func buildCacheMetrics() {
 		Namespace: "caddy", Subsystem: "apigate", Name: "cache_requests_total",
 		Help: "Requests api_cache forwarded without a lookup, by reason (method, bypass, wait_timeout, partition_mismatch).",
 	}, []string{"reason"})
+	cacheByMethod = cacheRequests.WithLabelValues("method")
+	cacheBypassed = cacheRequests.WithLabelValues("bypass")
+	cacheWaitTimeouts = cacheRequests.WithLabelValues("wait_timeout")
+	cacheMismatches = cacheRequests.WithLabelValues("partition_mismatch")
 	cacheBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "apigate", Name: "cache_bytes",
 		Help: "Bytes of the responses api_cache holds, over every store.",
