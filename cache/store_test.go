@@ -3,6 +3,7 @@ package cache
 import (
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 )
@@ -133,4 +134,43 @@ func BenchmarkKeyAndGet(b *testing.B) {
 			b.Fatal("miss")
 		}
 	}
+}
+
+// TestStorePurgeUnderLoad purges while other goroutines read and write: no
+// race, and nothing stored before a purge is served after it.
+func TestStorePurgeUnderLoad(t *testing.T) {
+	s := newStore(t, 1<<20, 1<<12)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				path := fmt.Sprintf("/p/%d", i%50)
+				k := AppendKey(nil, "h", path, "", Partition{Kind: Anonymous})
+				if i%3 == 0 {
+					s.Set(entry(k, "x", time.Minute), path, s.Snapshot(path), t0)
+				} else {
+					s.Get(k)
+				}
+			}
+		}(g)
+	}
+	k := AppendKey(nil, "h", "/kept", "", Partition{Kind: Anonymous})
+	for i := 0; i < 20; i++ {
+		g := s.Snapshot("/kept")
+		s.Set(entry(k, "x", time.Minute), "/kept", g, t0)
+		s.Purge()
+		if _, ok := s.Get(k); ok {
+			t.Fatal("served after purge")
+		}
+	}
+	close(done)
+	wg.Wait()
 }
