@@ -249,13 +249,14 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 			return c.serve(w, r, e, now, hitStatus(e, now))
 		}
 	}
-	cacheMisses.Inc()
 	if req.OnlyIfCached {
+		cacheMisses.Inc()
 		w.Header().Add("Cache-Status", "apigate; fwd="+fwd+"; detail=only-if-cached")
 		return writeProblem(w, http.StatusGatewayTimeout, bodyOnlyIfCached)
 	}
 	if r.Method == http.MethodHead || req.NoStore {
 		// HEAD fills nothing (it has no body); no-store forbids storing.
+		cacheMisses.Inc()
 		w.Header().Add("Cache-Status", "apigate; fwd="+fwd)
 		return next.ServeHTTP(w, r)
 	}
@@ -346,6 +347,9 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 		return res, nil
 	}
 	ch := c.pooled.flights.DoChan(key, fn)
+	// Counted once the request is in its key's flight, so a miss counted
+	// while the flight's upstream request runs shares it.
+	cacheMisses.Inc()
 	if c.joined != nil {
 		c.joined()
 	}
