@@ -22,6 +22,7 @@ import (
 //	GET    /api_gateway/keys/{id}        show
 //	POST   /api_gateway/keys/{id}/rotate rotate; body {"grace": "24h"} optional
 //	DELETE /api_gateway/keys/{id}        revoke now
+//	DELETE /api_gateway/cache            purge the response cache (?path=/x: one path)
 //
 // No answer ever carries a key's hash, and only create and rotate carry the key.
 type adminAPI struct {
@@ -41,6 +42,7 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/api_gateway/keys", Handler: caddy.AdminHandlerFunc(a.handleKeys)},
 		{Pattern: "/api_gateway/keys/", Handler: caddy.AdminHandlerFunc(a.handleKey)},
+		{Pattern: "/api_gateway/cache", Handler: caddy.AdminHandlerFunc(a.handleCache)},
 	}
 }
 

@@ -24,12 +24,14 @@ func init() {
 	caddy.RegisterModule(MatchScope{})
 	caddy.RegisterModule(KeyRotate{})
 	caddy.RegisterModule(adminAPI{})
+	caddy.RegisterModule(Cache{})
 
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)
 	httpcaddyfile.RegisterHandlerDirective("api_authorize", parseAuthorize)
 	httpcaddyfile.RegisterHandlerDirective("api_key_rotate", parseKeyRotate)
 	httpcaddyfile.RegisterHandlerDirective("api_jwks", parseJWKS)
+	httpcaddyfile.RegisterHandlerDirective("api_cache", parseCache)
 
 	// Handler order: api_inspect, api_auth, api_authorize, api_rate_limit,
 	// api_cache, all before basic_auth. Each registration goes right before
@@ -37,9 +39,11 @@ func init() {
 	// order of the handlers.
 	httpcaddyfile.RegisterDirectiveOrder("api_auth", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_authorize", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("api_cache", httpcaddyfile.Before, "basic_auth")
 
-	// api_key_rotate answers by itself, like respond: users put it in its own
-	// handle or route after api_auth. Ordering it with the terminal handlers
-	// lets it stand in a handle block.
+	// api_key_rotate and api_jwks answer by themselves, like respond: users put
+	// them in their own handle or route. Ordering them with the terminal
+	// handlers lets them stand in a handle block.
 	httpcaddyfile.RegisterDirectiveOrder("api_key_rotate", httpcaddyfile.Before, "respond")
+	httpcaddyfile.RegisterDirectiveOrder("api_jwks", httpcaddyfile.Before, "respond")
 }

@@ -1,0 +1,125 @@
+package apigate
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+)
+
+// purgeAnswer is the admin API's answer to DELETE /api_gateway/cache.
+type purgeAnswer struct {
+	// Purged is "all" or the path whose responses were made stale.
+	Purged string `json:"purged"`
+	// Stores is the number of api_cache stores purged.
+	Stores int `json:"stores"`
+}
+
+// maxPurgePath bounds the path a purge names.
+const maxPurgePath = 8 << 10
+
+// handleCache serves DELETE /api_gateway/cache: purge every stored response,
+// or with ?path=/x only those of that path (any host, query and consumer).
+func (a *adminAPI) handleCache(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.Path != "/api_gateway/cache" {
+		return apiErr(http.StatusNotFound, "not found")
+	}
+	if r.Method != http.MethodDelete {
+		return methodNotAllowed(w, "DELETE")
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return apiErr(http.StatusBadRequest, "invalid query string")
+	}
+	for k := range q {
+		if k != "path" {
+			return apiErr(http.StatusBadRequest, fmt.Sprintf("unknown parameter %q: the only one is path", k))
+		}
+	}
+	path := ""
+	if vs, ok := q["path"]; ok {
+		if len(vs) != 1 {
+			return apiErr(http.StatusBadRequest, "give path once")
+		}
+		path = vs[0]
+		if !validPurgePath(path) {
+			return apiErr(http.StatusBadRequest, "path must start with / and hold no control characters (at most 8 KiB)")
+		}
+	}
+	n := purgeCaches(path)
+	ans := purgeAnswer{Purged: "all", Stores: n}
+	if path != "" {
+		ans.Purged = path
+	}
+	return writeJSON(w, http.StatusOK, ans)
+}
+
+func validPurgePath(p string) bool {
+	if !strings.HasPrefix(p, "/") || len(p) > maxPurgePath {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < 0x20 || p[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "api-cache",
+		Usage: "purge [--path <path>] [--address <admin>]",
+		Short: "Purges the response cache of a running caddy-apigate",
+		Long: `
+Purges the api_cache response cache of a running Caddy through its admin
+API (DELETE /api_gateway/cache), as 'caddy reload' does. The admin address
+is taken from --address, else from the config given with --config, else the
+default localhost:2019.
+
+  caddy api-cache purge               # every stored response
+  caddy api-cache purge --path /x     # the responses of one path
+`,
+		CobraFunc: apiCacheCommand,
+	})
+}
+
+func apiCacheCommand(cmd *cobra.Command) {
+	pf := cmd.PersistentFlags()
+	pf.StringP("address", "", "", "The address of the admin API of the running Caddy")
+	pf.StringP("config", "c", "", "Configuration file to read the admin address from")
+	pf.StringP("adapter", "a", "", "Name of config adapter to apply")
+	pf.BoolP("json", "", false, "Print the admin API's JSON answer")
+
+	purge := &cobra.Command{
+		Use:   "purge [--path <path>]",
+		Short: "Purges every stored response, or those of one path",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			uri := "/api_gateway/cache"
+			if path, _ := c.Flags().GetString("path"); path != "" {
+				if !validPurgePath(path) {
+					return fmt.Errorf("--path must start with / and hold no control characters")
+				}
+				uri += "?path=" + url.QueryEscape(path)
+			}
+			return runAPIKey(c, http.MethodDelete, uri, nil, printPurge)
+		},
+	}
+	purge.Flags().String("path", "", "Only the responses of this path (any host, query and consumer)")
+	cmd.AddCommand(purge)
+}
+
+func printPurge(w io.Writer, data []byte) error {
+	var ans purgeAnswer
+	if err := json.Unmarshal(data, &ans); err != nil {
+		return fmt.Errorf("decoding the answer: %w", err)
+	}
+	_, err := fmt.Fprintf(w, "purged %s (%d stores)\n", ans.Purged, ans.Stores)
+	return err
+}
