@@ -30,6 +30,10 @@ type Auth struct {
 	// MethodsRaw are the authentication methods, tried in order.
 	MethodsRaw []json.RawMessage `json:"methods,omitempty" caddy:"namespace=apigate.auth_methods inline_key=method"`
 
+	// Lockout locks out client IPs that send too many rejected credentials.
+	// Default: none.
+	Lockout *LockoutConfig `json:"lockout,omitempty"`
+
 	methods []AuthMethod
 	logger  *zap.Logger
 	now     func() time.Time
@@ -76,6 +80,11 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 	for _, m := range mods.([]any) {
 		a.methods = append(a.methods, m.(AuthMethod))
 	}
+	if a.Lockout != nil {
+		if err := a.Lockout.provision(ctx, a.logger); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -102,12 +111,20 @@ func clientIP(r *http.Request) netip.Addr {
 func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	now := a.now()
 	ip := clientIP(r)
+	if a.Lockout != nil {
+		if d := a.Lockout.lockedFor(now, ip); d > 0 {
+			return a.Lockout.reject(w, d)
+		}
+	}
 	for _, m := range a.methods {
 		id, err := m.Authenticate(r, ip, now)
 		if errors.Is(err, authn.ErrNoCredential) {
 			continue
 		}
 		if err != nil {
+			if a.Lockout != nil {
+				a.Lockout.fail(now, ip)
+			}
 			return a.reject(w, err)
 		}
 		a.mAllowed.Inc()

@@ -19,10 +19,12 @@ func init() {
 	caddy.RegisterModule(Authorize{})
 	caddy.RegisterModule(MatchScope{})
 	caddy.RegisterModule(adminAPI{})
+	caddy.RegisterModule(RateLimit{})
 
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)
 	httpcaddyfile.RegisterHandlerDirective("api_authorize", parseAuthorize)
+	httpcaddyfile.RegisterHandlerDirective("api_rate_limit", parseRateLimit)
 
 	// Handler order: api_inspect, api_auth, api_authorize, api_rate_limit,
 	// api_cache, all before basic_auth. Each registration goes right before
@@ -30,4 +32,5 @@ func init() {
 	// order of the handlers.
 	httpcaddyfile.RegisterDirectiveOrder("api_auth", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_authorize", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("api_rate_limit", httpcaddyfile.Before, "basic_auth")
 }
