@@ -80,7 +80,7 @@ func (lc *LockoutConfig) provision(ctx caddy.Context, logger *zap.Logger) error 
 
 // lockedFor returns how long ip stays locked out, or 0.
 func (lc *LockoutConfig) lockedFor(now time.Time, ip netip.Addr) time.Duration {
-	key := ip.String()
+	key := addrKey(ip)
 	if lc.redis != nil && lc.health.Use(now) {
 		d, err := lc.redis.Locked(context.Background(), now, key)
 		if err == nil {
@@ -97,7 +97,7 @@ func (lc *LockoutConfig) lockedFor(now time.Time, ip netip.Addr) time.Duration {
 // fail counts a rejected credential from ip, locking it out when it is one too
 // many.
 func (lc *LockoutConfig) fail(now time.Time, ip netip.Addr) {
-	key := ip.String()
+	key := addrKey(ip)
 	d := time.Duration(lc.Duration)
 	var lock time.Duration
 	counted := false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -429,7 +430,19 @@ func (z *zoneState) keyFor(r *http.Request, repl *caddy.Replacer, id *authn.Iden
 			return "k:" + k
 		}
 	}
-	return "ip:" + clientIP(r).String()
+	return "ip:" + addrKey(clientIP(r))
+}
+
+// addrKey is the bucket key of a client address: the address for IPv4, its /64
+// for IPv6, since one client usually holds a whole /64 and could otherwise
+// rotate through its addresses.
+func addrKey(ip netip.Addr) string {
+	if ip.Is6() {
+		if p, err := ip.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return ip.String()
 }
 
 // Interface guards

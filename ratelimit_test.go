@@ -191,6 +191,17 @@ func TestRateLimitBurstTiersAndKeys(t *testing.T) {
 	if n := count(t, rl, a2, 100); n != 20 {
 		t.Fatalf("anonymous 2: %d", n)
 	}
+	// IPv6 clients are limited per /64.
+	v6a, v6b, v6c := caller{ip: "2001:db8:1:2::1"}, caller{ip: "2001:db8:1:2:ffff::9"}, caller{ip: "2001:db8:1:3::1"}
+	if n := count(t, rl, v6a, 100); n != 20 {
+		t.Fatalf("ipv6 a: %d", n)
+	}
+	if n := count(t, rl, v6b, 100); n != 0 {
+		t.Fatalf("another address of the same /64 got %d", n)
+	}
+	if n := count(t, rl, v6c, 100); n != 20 {
+		t.Fatalf("another /64: %d", n)
+	}
 }
 
 func TestRateLimitSeveralZones(t *testing.T) {
@@ -349,7 +360,32 @@ func BenchmarkRateLimitHandler(b *testing.B) {
 	w := httptest.NewRecorder()
 	b.ReportAllocs()
 	for b.Loop() {
+		clock = clock.Add(time.Microsecond) // the rate: every request allowed
 		clear(w.Header())
-		_ = rl.ServeHTTP(w, r, okHandler)
+		if err := rl.ServeHTTP(w, r, okHandler); err != nil || w.Code != http.StatusOK {
+			b.Fatalf("status %d, %v", w.Code, err)
+		}
 	}
+}
+
+func FuzzLockoutCaddyfile(f *testing.F) {
+	for _, s := range []string{"10/1m 15m", "1/1s 1s", "0/1m 1m", "10/1m", "10/1m -5s", "3/d 1d", "5/1m 15m extra"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, args string) {
+		if strings.ContainsAny(args, "{}\n\r\"`\\") {
+			return
+		}
+		a := new(Auth)
+		if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser("api_auth {\n\tlockout " + args + "\n}")); err != nil {
+			return
+		}
+		lc := a.Lockout
+		if lc == nil {
+			t.Fatalf("%q parsed without a lockout", args)
+		}
+		if _, err := limiter.LockoutLimit(lc.Failures, time.Duration(lc.Window)); err != nil || lc.Duration <= 0 {
+			t.Fatalf("%q parsed into an invalid lockout %+v: %v", args, lc, err)
+		}
+	})
 }
