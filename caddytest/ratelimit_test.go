@@ -143,6 +143,8 @@ func (g *Gateway) loadCaddyfile(config string) {
 	if resp.StatusCode != 200 {
 		g.t.Fatalf("POST /load: %d %s", resp.StatusCode, body)
 	}
+	// The old servers close their connections: do not reuse one.
+	client.CloseIdleConnections()
 }
 
 func TestRateLimitSurvivesReload(t *testing.T) {
@@ -186,6 +188,11 @@ func TestRateLimitSurvivesReload(t *testing.T) {
 	}
 	if n != 7 {
 		t.Fatalf("%d requests allowed after raising the burst to 10, want 7", n)
+	}
+	// The metrics survived the reloads and count on.
+	_, data := g.AdminDo("GET", "/metrics", nil)
+	if !regexp.MustCompile(`caddy_apigate_rate_limit_rejected_total\{zone="default"\} [2-9]`).Match(data) {
+		t.Fatalf("rejections not counted across reloads:\n%s", grepLines(string(data), "apigate"))
 	}
 }
 
