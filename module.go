@@ -18,6 +18,7 @@ func init() {
 	caddy.RegisterModule(APIKeyMethod{})
 	caddy.RegisterModule(Authorize{})
 	caddy.RegisterModule(MatchScope{})
+	caddy.RegisterModule(KeyRotate{})
 	caddy.RegisterModule(adminAPI{})
 	caddy.RegisterModule(RateLimit{})
 
@@ -25,6 +26,7 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)
 	httpcaddyfile.RegisterHandlerDirective("api_authorize", parseAuthorize)
 	httpcaddyfile.RegisterHandlerDirective("api_rate_limit", parseRateLimit)
+	httpcaddyfile.RegisterHandlerDirective("api_key_rotate", parseKeyRotate)
 
 	// Handler order: api_inspect, api_auth, api_authorize, api_rate_limit,
 	// api_cache, all before basic_auth. Each registration goes right before
@@ -33,4 +35,9 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("api_auth", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_authorize", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_rate_limit", httpcaddyfile.Before, "basic_auth")
+
+	// api_key_rotate answers by itself, like respond: users put it in its own
+	// handle or route after api_auth. Ordering it with the terminal handlers
+	// lets it stand in a handle block.
+	httpcaddyfile.RegisterDirectiveOrder("api_key_rotate", httpcaddyfile.Before, "respond")
 }

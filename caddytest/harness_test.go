@@ -75,6 +75,7 @@ func freePort(t testing.TB) int {
 // Gateway is one running Caddy process.
 type Gateway struct {
 	t       testing.TB
+	adapter string
 	Dir     string // its working folder: Caddyfile, logs
 	Storage string // its storage folder
 	Admin   string // admin address, host:port
@@ -92,6 +93,8 @@ type GatewayOptions struct {
 	Storage string
 	// Env adds environment variables.
 	Env []string
+	// Adapter is the config's adapter: caddyfile (default) or json.
+	Adapter string
 }
 
 // StartGateway writes the Caddyfile and starts Caddy. In the Caddyfile,
@@ -102,7 +105,10 @@ type GatewayOptions struct {
 // admin, storage and auto_https settings.
 func StartGateway(t testing.TB, caddyfile string, opts GatewayOptions, repl ...string) *Gateway {
 	t.Helper()
-	g := &Gateway{t: t, Dir: t.TempDir(), Storage: opts.Storage, env: opts.Env}
+	g := &Gateway{t: t, Dir: t.TempDir(), Storage: opts.Storage, env: opts.Env, adapter: opts.Adapter}
+	if g.adapter == "" {
+		g.adapter = "caddyfile"
+	}
 	if g.Storage == "" {
 		g.Storage = filepath.Join(g.Dir, "storage")
 	}
@@ -117,7 +123,7 @@ func StartGateway(t testing.TB, caddyfile string, opts GatewayOptions, repl ...s
 	}
 	r = append(r, repl...)
 	g.config = strings.NewReplacer(r...).Replace(caddyfile)
-	if err := os.WriteFile(filepath.Join(g.Dir, "Caddyfile"), []byte(g.config), 0o600); err != nil {
+	if err := os.WriteFile(g.configPath(), []byte(g.config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	g.Log = filepath.Join(g.Dir, "caddy.out")
@@ -133,7 +139,11 @@ func (g *Gateway) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary(t), "run", "--config", filepath.Join(g.Dir, "Caddyfile"), "--adapter", "caddyfile")
+	args := []string{"run", "--config", g.configPath()}
+	if g.adapter != "json" {
+		args = append(args, "--adapter", g.adapter)
+	}
+	cmd := exec.Command(binary(t), args...)
 	cmd.Dir = g.Dir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), "HOME="+g.Dir, "XDG_DATA_HOME="+filepath.Join(g.Dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(g.Dir, "config"))
@@ -168,6 +178,13 @@ func (g *Gateway) start() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func (g *Gateway) configPath() string {
+	if g.adapter == "json" {
+		return filepath.Join(g.Dir, "caddy.json")
+	}
+	return filepath.Join(g.Dir, "Caddyfile")
 }
 
 // Stop kills the process (as a crash would) and waits for it to exit.

@@ -28,6 +28,11 @@ type Record struct {
 	RotatedFrom string    `json:"rotated_from,omitempty"`
 	RotatedTo   string    `json:"rotated_to,omitempty"`
 	RevokedAt   time.Time `json:"revoked_at,omitzero"`
+
+	// When the key.expiring and key.expired events went out, so that a cluster
+	// sends each once: the record is changed under its storage lock.
+	ExpiringNotifiedAt time.Time `json:"expiring_notified_at,omitzero"`
+	ExpiredNotifiedAt  time.Time `json:"expired_notified_at,omitzero"`
 }
 
 // Status is the state of a record at an instant.

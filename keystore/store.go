@@ -53,9 +53,14 @@ var (
 type Store struct {
 	backend Backend
 
-	mu      sync.RWMutex
-	policy  Policy
-	entries map[string]*Entry
+	mu        sync.RWMutex
+	policy    Policy
+	entries   map[string]*Entry
+	hookOwner any
+	onEvent   func(Event)
+	onChange  func(id string)
+	// seen holds the change markers already applied (see Refresh).
+	seen map[string]time.Time
 
 	// writeMu serialises writes of this instance; the backend lock serialises
 	// instances that share a backend.
@@ -67,7 +72,7 @@ func New(backend Backend, policy Policy) *Store {
 	if policy.Prefix == "" {
 		policy.Prefix = DefaultPrefix
 	}
-	return &Store{backend: backend, policy: policy, entries: make(map[string]*Entry)}
+	return &Store{backend: backend, policy: policy, entries: make(map[string]*Entry), seen: make(map[string]time.Time)}
 }
 
 // Policy returns the store's current policy.
@@ -319,6 +324,7 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, now time.Time) (R
 	if err != nil {
 		return Record{}, "", err
 	}
+	s.emit(EventCreated, now, rec, nil)
 	return rec.Public(), key, nil
 }
 
@@ -370,6 +376,10 @@ func (s *Store) put(ctx context.Context, rec Record) error {
 	s.mu.Lock()
 	s.entries[rec.ID] = e
 	s.mu.Unlock()
+	// Other instances pick the change up from the marker; a failure to write it
+	// delays them until their next full load, so it does not fail the change.
+	_ = s.recordChange(ctx, rec.ID, time.Now())
+	s.changed(rec.ID)
 	return nil
 }
 
@@ -446,6 +456,7 @@ func (s *Store) Rotate(ctx context.Context, id string, grace time.Duration, now 
 		s.remove(ctx, fresh.ID)
 		return Record{}, Record{}, "", err
 	}
+	s.emit(EventRotated, now, old, map[string]any{"new_id": fresh.ID, "grace_until": old.ExpiresAt.UTC().Format(time.RFC3339)})
 	return fresh.Public(), old.Public(), key, nil
 }
 
@@ -480,6 +491,7 @@ func (s *Store) Revoke(ctx context.Context, id string, now time.Time) (Record, e
 	if err := s.put(ctx, rec); err != nil {
 		return Record{}, err
 	}
+	s.emit(EventRevoked, now, rec, nil)
 	return rec.Public(), nil
 }
 
