@@ -83,6 +83,7 @@ type Gateway struct {
 	Log     string // the file Caddy's own output goes to
 	config  string
 	cmd     *exec.Cmd
+	exited  chan struct{} // closed when cmd has exited
 	env     []string
 }
 
@@ -154,6 +155,7 @@ func (g *Gateway) start() {
 	out.Close()
 	g.cmd = cmd
 	exited := make(chan struct{})
+	g.exited = exited
 	go func() { cmd.Wait(); close(exited) }() //nolint:errcheck
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -193,11 +195,11 @@ func (g *Gateway) Stop() {
 		return
 	}
 	_ = g.cmd.Process.Kill()
-	for i := 0; i < 100; i++ {
-		if g.cmd.ProcessState != nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	// Wait for the goroutine that reaps the process (reading ProcessState here
+	// would race with it).
+	select {
+	case <-g.exited:
+	case <-time.After(2 * time.Second):
 	}
 	g.cmd = nil
 }
