@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,19 +81,10 @@ func TestRedisMatchesMemory(t *testing.T) {
 		if ttl := c.PTTL(ctx, k).Val(); ttl <= 0 {
 			t.Errorf("key %s has no expiry", k)
 		}
-		if len(k) > 0 && contains(k, "k-") {
+		if strings.Contains(k, "k-") {
 			t.Errorf("redis key %q holds the request's key", k)
 		}
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
 
 func TestRedisLockout(t *testing.T) {
@@ -137,6 +129,44 @@ func BenchmarkRedisAllow(b *testing.B) {
 	for b.Loop() {
 		if _, err := r.Allow(ctx, time.Now(), "consumer", lim); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestRedisOneRoundTripPerDecision(t *testing.T) {
+	c := startRedis(t)
+	ctx := t.Context()
+	r := NewRedis(c, "test:rt:")
+	lim := mustLimit(t, 100, time.Second, 0)
+	if _, err := r.Allow(ctx, t0, "warm", lim); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	if err := c.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if _, err := r.Allow(ctx, t0, fmt.Sprint("k", i), lim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stats := c.Info(ctx, "commandstats").Val()
+	var cmds []string
+	for _, line := range strings.Split(stats, "\n") {
+		if strings.HasPrefix(line, "cmdstat_") && !strings.HasPrefix(line, "cmdstat_info") && !strings.HasPrefix(line, "cmdstat_config") {
+			cmds = append(cmds, strings.TrimSpace(line))
+		}
+	}
+	// The GET and SET are the script's own, inside the one EVALSHA.
+	for _, c := range cmds {
+		name, _, _ := strings.Cut(c, ":")
+		switch name {
+		case "cmdstat_evalsha":
+			if !strings.HasPrefix(c, "cmdstat_evalsha:calls=10,") {
+				t.Fatalf("10 decisions: %s", c)
+			}
+		case "cmdstat_get", "cmdstat_set":
+		default:
+			t.Fatalf("10 decisions made these calls: %v", cmds)
 		}
 	}
 }
