@@ -317,6 +317,9 @@ func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
+// ServeHTTP decides the request in every zone, sets the RateLimit headers, and
+// passes the request on or answers 429 (503 when the backend fails under
+// on_backend_error deny).
 func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	now := rl.now()
 	id := identityFrom(r)
