@@ -34,12 +34,15 @@ type App struct {
 
 	*lifecycle
 
-	ctx       caddy.Context
-	store     *keystore.Store
-	storeName string
-	redis     *redis.Client
-	events    *caddyevents.App
-	logger    *zap.Logger
+	ctx   caddy.Context
+	store *keystore.Store
+	// loadedFromStorage is when this app's full load from storage began, if it
+	// made one: Start then writes a snapshot for the next start.
+	loadedFromStorage time.Time
+	storeName         string
+	redis             *redis.Client
+	events            *caddyevents.App
+	logger            *zap.Logger
 }
 
 // KeysConfig is the policy of API keys.
@@ -118,10 +121,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	val, loaded, err := keystores.LoadOrNew(a.storeName, func() (caddy.Destructor, error) {
 		s := keystore.New(storage, policy)
 		var skipped *keystore.SkippedError
-		if err := s.Load(ctx); errors.As(err, &skipped) {
+		start := time.Now()
+		fromSnapshot, err := s.LoadFast(ctx, start)
+		a.logger.Info("api keys loaded", zap.Int("keys", s.Len()), zap.Bool("from_snapshot", fromSnapshot),
+			zap.Duration("took", time.Since(start)))
+		if errors.As(err, &skipped) {
 			a.logger.Error("some api keys could not be loaded", zap.Error(err))
 		} else if err != nil {
 			return nil, err
+		}
+		if !fromSnapshot {
+			a.loadedFromStorage = start
 		}
 		return pooledStore{s}, nil
 	})

@@ -52,6 +52,29 @@ func TestAdapt(t *testing.T) {
 			want: []string{`"api_gateway":{"redis":"redis://127.0.0.1:6379/0","keys":{"prefix":"acme","grace":86400000000000,"max_age":7776000000000000,"warn_before":1209600000000000}}`},
 		},
 		{
+			name: "notify and refresh",
+			input: `{
+	api_gateway {
+		keys {
+			refresh 2s
+		}
+		notify https://hooks.example.com/x {
+			secret {env.HOOK_SECRET}
+			timeout 5s
+		}
+	}
+}
+:8080 {
+	respond ok
+}`,
+			want: []string{`"api_gateway":{"keys":{"refresh":2000000000},"notify":{"url":"https://hooks.example.com/x","secret":"{env.HOOK_SECRET}","timeout":5000000000}}`},
+		},
+		{
+			name:  "api_key_rotate in handle",
+			input: ":8080 {\n\tapi_auth\n\thandle /rotate {\n\t\tapi_key_rotate {\n\t\t\tmin_age 0s\n\t\t}\n\t}\n}",
+			want:  []string{`"handler":"api_auth"`, `{"handler":"api_key_rotate","min_age":0}`},
+		},
+		{
 			name:  "api_auth default",
 			input: ":8080 {\n\tapi_auth\n\trespond ok\n}",
 			want:  []string{`{"handler":"api_auth"}`},
@@ -145,6 +168,11 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"global keys dup", "{\n\tapi_gateway {\n\t\tkeys {\n\t\t\tprefix a\n\t\t\tprefix b\n\t\t}\n\t}\n}\n:80", "Caddyfile:5", "duplicate"},
 		{"global keys extra arg", "{\n\tapi_gateway {\n\t\tkeys {\n\t\t\tgrace 1h 2h\n\t\t}\n\t}\n}\n:80", "Caddyfile:4", "wrong argument count"},
 		{"global redis no url", "{\n\tapi_gateway {\n\t\tredis\n\t}\n}\n:80", "Caddyfile:3", "wrong argument count"},
+		{"notify without secret", "{\n\tapi_gateway {\n\t\tnotify http://x/ {\n\t\t\ttimeout 1s\n\t\t}\n\t}\n}\n:80", "Caddyfile:", "secret is required"},
+		{"notify unknown", "{\n\tapi_gateway {\n\t\tnotify http://x/ {\n\t\t\tsecret s\n\t\t\tretries 3\n\t\t}\n\t}\n}\n:80", "Caddyfile:5", "unrecognized"},
+		{"notify no url", "{\n\tapi_gateway {\n\t\tnotify\n\t}\n}\n:80", "Caddyfile:3", "wrong argument count"},
+		{"rotate unknown", ":80 {\n\troute {\n\t\tapi_key_rotate {\n\t\t\tevery 1h\n\t\t}\n\t}\n}", "Caddyfile:4", "unrecognized"},
+		{"rotate bad duration", ":80 {\n\troute {\n\t\tapi_key_rotate {\n\t\t\tmin_age x\n\t\t}\n\t}\n}", "Caddyfile:4", "invalid duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,6 +221,11 @@ func FuzzCaddyfileAuthorize(f *testing.F) {
 	}, func(d *caddyfile.Dispenser) error { return new(Authorize).UnmarshalCaddyfile(d) })
 }
 
+func FuzzCaddyfileKeyRotate(f *testing.F) {
+	fuzzDirective(f, []string{"api_key_rotate", "api_key_rotate {\n min_age 1m\n}", "api_key_rotate x", "api_key_rotate {\n min_age\n}"},
+		func(d *caddyfile.Dispenser) error { return new(KeyRotate).UnmarshalCaddyfile(d) })
+}
+
 func FuzzCaddyfileScope(f *testing.F) {
 	fuzzDirective(f, []string{"api_scope a", "api_scope", "api_scope a {\n}", "api_scope a\napi_scope b"},
 		func(d *caddyfile.Dispenser) error { return new(MatchScope).UnmarshalCaddyfile(d) })
@@ -202,6 +235,7 @@ func FuzzCaddyfileGlobal(f *testing.F) {
 	fuzzDirective(f, []string{
 		"api_gateway {\n keys {\n prefix a\n grace 1h\n max_age 2d\n warn_before 3h\n }\n}",
 		"api_gateway {\n redis redis://x\n}", "api_gateway {\n keys {\n grace -1\n }\n}", "api_gateway x",
+		"api_gateway {\n notify http://h/ {\n secret whsec_x\n timeout 1s\n }\n}", "api_gateway {\n notify {\n }\n}",
 	}, func(d *caddyfile.Dispenser) error { _, err := parseGlobalOption(d, nil); return err })
 }
 

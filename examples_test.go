@@ -36,3 +36,7 @@ func assertExampleJSON(t *testing.T, caddyfilePath, jsonPath string) {
 		t.Fatalf("%s is out of date with %s (regenerate with: go run ./cmd/caddy adapt --config %s --pretty > %s)", jsonPath, caddyfilePath, caddyfilePath, jsonPath)
 	}
 }
+
+func TestLifecycleExampleAdapts(t *testing.T) {
+	assertExampleJSON(t, "examples/lifecycle.Caddyfile", "examples/lifecycle.Caddyfile.json")
+}

@@ -223,3 +223,43 @@ func BenchmarkAuthAPIKey(b *testing.B) {
 		}
 	}
 }
+
+func TestKeyRotateHandler(t *testing.T) {
+	s, keys := testStore(t, []string{"orders:read"})
+	e, _ := s.Authenticate(keys[0], testNow)
+	metricsOnce.Do(buildMetrics)
+	h := &KeyRotate{app: &App{store: s}, logger: zap.NewNop(), minAge: time.Minute}
+	id := &authn.Identity{Consumer: e.Record.Consumer, KeyID: e.Record.ID, Method: "api_key"}
+	serve := func(method string, id *authn.Identity, now time.Time) *httptest.ResponseRecorder {
+		h.now = func() time.Time { return now }
+		r, _ := newRequest(method, "/rotate", "127.0.0.1")
+		if id != nil {
+			caddyhttp.SetVar(r.Context(), identityVar, id)
+		}
+		w := httptest.NewRecorder()
+		if err := h.ServeHTTP(w, r, nil); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	if w := serve("GET", id, testNow); w.Code != 405 || w.Header().Get("Allow") != "POST" {
+		t.Fatalf("GET: %d %v", w.Code, w.Header())
+	}
+	if w := serve("POST", nil, testNow); w.Code != 401 {
+		t.Fatalf("no identity: %d", w.Code)
+	}
+	if w := serve("POST", &authn.Identity{Consumer: "x", Method: "jwt"}, testNow); w.Code != 401 {
+		t.Fatalf("jwt identity: %d", w.Code)
+	}
+	w := serve("POST", id, testNow.Add(30*time.Second))
+	if w.Code != 429 || w.Header().Get("Retry-After") != "31" {
+		t.Fatalf("too young: %d Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+	w = serve("POST", id, testNow.Add(2*time.Minute))
+	if w.Code != 201 || !strings.Contains(w.Body.String(), `"key": "agk_`) {
+		t.Fatalf("rotate: %d %s", w.Code, w.Body)
+	}
+	if w := serve("POST", id, testNow.Add(3*time.Minute)); w.Code != 409 {
+		t.Fatalf("second rotation: %d", w.Code)
+	}
+}

@@ -186,6 +186,9 @@ func (a *App) cleanupLifecycle() error {
 // and reloads every record now and then.
 func (a *App) refreshLoop(ctx context.Context) {
 	defer a.wg.Done()
+	if !a.loadedFromStorage.IsZero() {
+		a.maybeSnapshot(ctx, a.loadedFromStorage)
+	}
 	ticker := time.NewTicker(a.refresh)
 	defer ticker.Stop()
 	for n := 1; ; n++ {
@@ -199,6 +202,8 @@ func (a *App) refreshLoop(ctx context.Context) {
 			var skipped *keystore.SkippedError
 			if err := a.store.Load(ctx); err != nil && !errors.As(err, &skipped) {
 				a.logger.Warn("reloading api keys", zap.Error(err))
+			} else {
+				a.maybeSnapshot(ctx, now)
 			}
 		} else if changed, err := a.store.Refresh(ctx, now); err != nil {
 			a.logger.Warn("refreshing api keys", zap.Error(err))
@@ -208,6 +213,17 @@ func (a *App) refreshLoop(ctx context.Context) {
 		if _, err := a.store.Notify(ctx, now); err != nil && ctx.Err() == nil {
 			a.logger.Warn("sending scheduled key events", zap.Error(err))
 		}
+	}
+}
+
+// maybeSnapshot writes a snapshot of the keys loaded from storage at loadedAt,
+// unless another instance wrote a recent one.
+func (a *App) maybeSnapshot(ctx context.Context, loadedAt time.Time) {
+	if a.store.SnapshotAge(ctx, time.Now()) < a.refresh*fullResyncEvery/2 {
+		return
+	}
+	if err := a.store.WriteSnapshot(ctx, loadedAt); err != nil && ctx.Err() == nil {
+		a.logger.Warn("writing the key snapshot", zap.Error(err))
 	}
 }
 

@@ -83,7 +83,7 @@ type Gateway struct {
 	Log     string // the file Caddy's own output goes to
 	config  string
 	cmd     *exec.Cmd
-	exited  chan struct{} // closed when cmd has exited
+	exited  chan struct{}
 	env     []string
 }
 
@@ -195,11 +195,9 @@ func (g *Gateway) Stop() {
 		return
 	}
 	_ = g.cmd.Process.Kill()
-	// Wait for the goroutine that reaps the process (reading ProcessState here
-	// would race with it).
 	select {
 	case <-g.exited:
-	case <-time.After(2 * time.Second):
+	case <-time.After(10 * time.Second):
 	}
 	g.cmd = nil
 }

@@ -213,6 +213,16 @@ func newEntry(r Record, maxAge time.Duration) (*Entry, error) {
 	}
 	e := &Entry{Record: r, prefixes: prefixes, ScopeString: strings.Join(r.Scopes, " ")}
 	copy(e.hash[:], h)
+	// The index keeps the hash as bytes only.
+	e.Record.Hash = ""
+	e.setDeprecation(maxAge)
+	return e, nil
+}
+
+// setDeprecation computes the Deprecation and Sunset values under maxAge.
+func (e *Entry) setDeprecation(maxAge time.Duration) {
+	r := &e.Record
+	e.deprecatedAt, e.deprecation, e.sunset = time.Time{}, "", ""
 	switch {
 	case r.RotatedTo != "" && !r.RotatedAt.IsZero():
 		e.deprecatedAt = r.RotatedAt
@@ -225,7 +235,6 @@ func newEntry(r Record, maxAge time.Duration) (*Entry, error) {
 			e.sunset = r.ExpiresAt.UTC().Format(http.TimeFormat)
 		}
 	}
-	return e, nil
 }
 
 // AllowsIP reports whether the key may be used from addr. A key without

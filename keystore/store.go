@@ -95,9 +95,9 @@ func (s *Store) SetPolicy(p Policy) {
 	}
 	s.policy = p
 	for id, e := range s.entries {
-		if ne, err := newEntry(e.Record, p.MaxAge); err == nil {
-			s.entries[id] = ne
-		}
+		ne := *e
+		ne.setDeprecation(p.MaxAge)
+		s.entries[id] = &ne
 	}
 }
 
@@ -109,6 +109,26 @@ func (s *Store) Len() int {
 }
 
 func recordPath(id string) string { return path.Join(StoragePrefix, id+".json") }
+
+// loadWorkers is how many records Load reads at once.
+const loadWorkers = 16
+
+// scopeInterner makes entries with the same scopes share one slice and one
+// joined string. The shared slices are never modified.
+type scopeInterner struct {
+	lists map[string]*Entry
+}
+
+func newScopeInterner() *scopeInterner { return &scopeInterner{lists: make(map[string]*Entry)} }
+
+func (in *scopeInterner) apply(e *Entry) {
+	if first, ok := in.lists[e.ScopeString]; ok {
+		e.Record.Scopes = first.Record.Scopes
+		e.ScopeString = first.ScopeString
+		return
+	}
+	in.lists[e.ScopeString] = e
+}
 
 // SkippedError reports records that Load could not read. The other records were
 // loaded: one corrupt file must not disable every key.
@@ -125,20 +145,51 @@ func (s *Store) Load(ctx context.Context) error {
 		return fmt.Errorf("listing keys: %w", err)
 	}
 	maxAge := s.Policy().MaxAge
-	fresh := make(map[string]*Entry, len(names))
-	var errs []error
+	var ids []string
 	for _, name := range names {
-		base := path.Base(name)
-		id, ok := strings.CutSuffix(base, ".json")
-		if !ok || !ValidID(id) {
-			continue
+		id, ok := strings.CutSuffix(path.Base(name), ".json")
+		if ok && ValidID(id) {
+			ids = append(ids, id)
 		}
-		e, err := s.loadEntry(ctx, id, maxAge)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	}
+
+	// Reading records is I/O-bound on most storages: read them in parallel.
+	// Entries share identical scope lists, which keeps 100,000 keys small.
+	fresh := make(map[string]*Entry, len(ids))
+	var (
+		mu     sync.Mutex
+		errs   []error
+		wg     sync.WaitGroup
+		work   = make(chan string)
+		intern = newScopeInterner()
+	)
+	for w := 0; w < loadWorkers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				e, err := s.loadEntry(ctx, id, maxAge)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					intern.apply(e)
+					fresh[id] = e
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
 		}
-		fresh[id] = e
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	s.entries = fresh
@@ -150,18 +201,27 @@ func (s *Store) Load(ctx context.Context) error {
 }
 
 func (s *Store) loadEntry(ctx context.Context, id string, maxAge time.Duration) (*Entry, error) {
+	r, err := s.loadRecord(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return newEntry(r, maxAge)
+}
+
+// loadRecord reads one record, hash included, from the backend.
+func (s *Store) loadRecord(ctx context.Context, id string) (Record, error) {
 	data, err := s.backend.Load(ctx, recordPath(id))
 	if err != nil {
-		return nil, fmt.Errorf("loading key %s: %w", id, err)
+		return Record{}, fmt.Errorf("loading key %s: %w", id, err)
 	}
 	var r Record
 	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("decoding key %s: %w", id, err)
+		return Record{}, fmt.Errorf("decoding key %s: %w", id, err)
 	}
 	if r.ID != id {
-		return nil, fmt.Errorf("key %s: record names id %q", id, truncate(r.ID, 20))
+		return Record{}, fmt.Errorf("key %s: record names id %q", id, truncate(r.ID, 20))
 	}
-	return newEntry(r, maxAge)
+	return r, nil
 }
 
 // Reload re-reads one record from the backend (after another instance changed
@@ -390,14 +450,11 @@ func lockName(id string) string { return "api_gateway_key_" + id }
 // current re-reads the record from the backend under its lock, so a change made
 // by another instance is not overwritten.
 func (s *Store) current(ctx context.Context, id string) (Record, error) {
-	e, err := s.loadEntry(ctx, id, s.Policy().MaxAge)
+	r, err := s.loadRecord(ctx, id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Record{}, ErrNotFound
 	}
-	if err != nil {
-		return Record{}, err
-	}
-	return e.Record, nil
+	return r, err
 }
 
 // Rotate issues a new key for the consumer, scopes and allowed IPs of key id, and
