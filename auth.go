@@ -34,6 +34,10 @@ type Auth struct {
 	// the gateway for every authenticated request. Default: off.
 	UpstreamToken *UpstreamTokenConfig `json:"upstream_token,omitempty"`
 
+	// Lockout locks out client IPs that send too many rejected credentials.
+	// Default: none.
+	Lockout *LockoutConfig `json:"lockout,omitempty"`
+
 	methods []AuthMethod
 	app     *App
 	logger  *zap.Logger
@@ -91,6 +95,11 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
+	if a.Lockout != nil {
+		if err := a.Lockout.provision(ctx, a.logger); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -117,12 +126,20 @@ func clientIP(r *http.Request) netip.Addr {
 func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	now := a.now()
 	ip := clientIP(r)
+	if a.Lockout != nil {
+		if d := a.Lockout.lockedFor(now, ip); d > 0 {
+			return a.Lockout.reject(w, d)
+		}
+	}
 	for _, m := range a.methods {
 		id, err := m.Authenticate(r, ip, now)
 		if errors.Is(err, authn.ErrNoCredential) {
 			continue
 		}
 		if err != nil {
+			if a.Lockout != nil {
+				a.Lockout.fail(now, ip)
+			}
 			return a.reject(w, err)
 		}
 		if a.UpstreamToken != nil {

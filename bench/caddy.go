@@ -64,7 +64,7 @@ type caddyProcess struct {
 
 // startCaddy writes a Caddyfile with one site per variant into dir and runs Caddy on
 // it, returning once the admin API answers and every site accepts connections.
-func startCaddy(ctx context.Context, bin, dir, upstream string, vs []variant) (*caddyProcess, error) {
+func startCaddy(ctx context.Context, bin, dir, upstream string, vs []variant, env []string) (*caddyProcess, error) {
 	ports, err := freePorts(1 + len(vs))
 	if err != nil {
 		return nil, err
@@ -96,6 +96,7 @@ func startCaddy(ctx context.Context, bin, dir, upstream string, vs []variant) (*
 		"XDG_DATA_HOME="+filepath.Join(dir, "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 	)
+	c.cmd.Env = append(c.cmd.Env, env...)
 	c.cmd.SysProcAttr = childProcAttr()
 	if err := c.cmd.Start(); err != nil {
 		c.log.Close()
@@ -126,8 +127,17 @@ func renderCaddyfile(adminPort int, storage string, sites []site) string {
 	log {
 		level ERROR
 	}
-}
 `, adminPort, `"`+storage+`"`)
+	seen := map[string]bool{}
+	for _, s := range sites {
+		if g := s.v.global; g != "" && !seen[g] {
+			seen[g] = true
+			for line := range strings.Lines(g) {
+				b.WriteString("\t" + strings.TrimRight(line, "\n") + "\n")
+			}
+		}
+	}
+	b.WriteString("}\n")
 	for _, s := range sites {
 		fmt.Fprintf(&b, "\n# %s\n%s {\n", s.v.name, strings.TrimSuffix(s.url, "/"))
 		for line := range strings.Lines(s.v.site) {

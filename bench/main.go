@@ -105,7 +105,20 @@ func run(ctx context.Context, o options) error {
 	}
 	defer up.Close()
 
-	c, err := startCaddy(ctx, bin, tmp, up.addr, selected)
+	var env []string
+	for _, v := range selected {
+		if v.services == nil {
+			continue
+		}
+		e, stopServices, err := v.services(ctx, tmp)
+		if err != nil {
+			return fmt.Errorf("%s: %w", v.name, err)
+		}
+		defer stopServices()
+		env = append(env, e...)
+	}
+
+	c, err := startCaddy(ctx, bin, tmp, up.addr, selected, env)
 	if err != nil {
 		return err
 	}

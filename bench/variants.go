@@ -31,6 +31,13 @@ type variant struct {
 	method string
 	// body is the request body; nil means none.
 	body []byte
+	// global is added to the Caddyfile's global options block (identical
+	// snippets of several variants once).
+	global string
+	// services starts what the variant needs besides Caddy (a Redis server, say)
+	// before Caddy starts, and returns environment variables for Caddy and a
+	// function that stops them.
+	services func(ctx context.Context, dir string) (env []string, stop func(), err error)
 }
 
 // setupEnv is what a variant's setup may use.
@@ -58,6 +65,37 @@ var variants = []variant{
 }`,
 		target: 0.90,
 		setup:  apiKeySetup("orders:read"),
+	},
+	{
+		// A limit no request reaches: every request pays for the decision.
+		name: "rate_limit_memory",
+		site: `route {
+	api_rate_limit {
+		zone bench_memory {
+			rate 1000000/1s
+		}
+	}
+	reverse_proxy {$BENCH_UPSTREAM}
+}`,
+		target: 0.90,
+	},
+	{
+		// The same with the buckets in a Redis the benchmark starts: one EVALSHA
+		// per request; deny makes a failing Redis show as errors.
+		name: "rate_limit_redis",
+		site: `route {
+	api_rate_limit {
+		zone bench_redis {
+			rate 1000000/1s
+		}
+		backend redis
+		on_backend_error deny
+	}
+	reverse_proxy {$BENCH_UPSTREAM}
+}`,
+		target:   0.70,
+		global:   "api_gateway {\n\tredis {$BENCH_REDIS}\n}",
+		services: startRedis,
 	},
 	{
 		// Every request after the first is answered from api_cache's memory:

@@ -240,6 +240,12 @@ func do(t testing.TB, method, url string, headers map[string]string, body string
 		req.Header.Set(k, v)
 	}
 	resp, err := client.Do(req)
+	if err != nil && body == "" && (method == "GET" || method == "HEAD") {
+		// Right after a config reload, a connection the stopping servers
+		// accepted is closed unanswered; a client retries such a request.
+		client.CloseIdleConnections()
+		resp, err = client.Do(req)
+	}
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
