@@ -123,11 +123,11 @@ func TestBodyCheckerJSONInjection(t *testing.T) {
 func TestBodyCheckerForm(t *testing.T) {
 	b := &BodyChecker{Detector: both}
 	for doc, want := range map[string]string{
-		"name=O%27Reilly&comment=select+a+color":     "",
-		"name=bob&comment=%27+OR+%271%27%3D%271":     `form field "comment"`,
-		"a=1&b=%3Cscript%3Ealert(1)%3C%2Fscript%3E":  `form field "b"`,
-		"a=%zz%3&<x>=<img src=x onerror=alert(1)>":   "form field",
-		"just-a-name&c=%":                            "",
+		"name=O%27Reilly&comment=select+a+color":    "",
+		"name=bob&comment=%27+OR+%271%27%3D%271":    `form field "comment"`,
+		"a=1&b=%3Cscript%3Ealert(1)%3C%2Fscript%3E": `form field "b"`,
+		"a=%zz%3&<x>=<img src=x onerror=alert(1)>":  "form field",
+		"just-a-name&c=%":                           "",
 		"q=1+union+select+password+from+users&p=%2": `form field "q"`,
 	} {
 		for _, piece := range []int{1, 2, 5, len(doc)} {
