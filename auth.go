@@ -108,13 +108,15 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			continue
 		}
 		if err != nil {
-			return a.reject(w, err)
+			return a.reject(w, r, err)
 		}
 		a.mAllowed.Inc()
 		a.accept(w, r, id)
+		observeLatency("api_auth", now)
 		return next.ServeHTTP(w, r)
 	}
 	a.mNoCredential.Inc()
+	recordDecision(r, "api_auth", "no_credential")
 	if c := a.logger.Check(zapcore.DebugLevel, "no credential"); c != nil {
 		c.Write(zap.String("client_ip", ip.String()))
 	}
@@ -124,6 +126,7 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 
 func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *authn.Identity) {
 	caddyhttp.SetVar(r.Context(), identityVar, id)
+	annotateIdentity(r, id)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", id.Consumer)
 		repl.Set("http.auth.user.scopes", id.ScopeString)
@@ -144,12 +147,13 @@ func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *authn.Identity
 
 // reject answers a present but unacceptable credential. Unknown, revoked,
 // expired, mistyped and malformed keys get the same bytes.
-func (a *Auth) reject(w http.ResponseWriter, err error) error {
+func (a *Auth) reject(w http.ResponseWriter, r *http.Request, err error) error {
 	rej, ok := err.(*authn.Rejection)
 	if !ok {
 		rej = authn.ErrMalformed
 	}
 	decisions.WithLabelValues("api_auth", rej.Label).Inc()
+	recordDecision(r, "api_auth", rej.Label)
 	if c := a.logger.Check(zapcore.DebugLevel, "credential rejected"); c != nil {
 		c.Write(zap.String("reason", rej.Reason))
 	}

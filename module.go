@@ -19,15 +19,18 @@ func init() {
 	caddy.RegisterModule(Authorize{})
 	caddy.RegisterModule(MatchScope{})
 	caddy.RegisterModule(adminAPI{})
+	caddy.RegisterModule(Inspect{})
 
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)
 	httpcaddyfile.RegisterHandlerDirective("api_authorize", parseAuthorize)
+	httpcaddyfile.RegisterHandlerDirective("api_inspect", parseInspect)
 
 	// Handler order: api_inspect, api_auth, api_authorize, api_rate_limit,
 	// api_cache, all before basic_auth. Each registration goes right before
 	// basic_auth, after the ones registered earlier, so the order here is the
 	// order of the handlers.
+	httpcaddyfile.RegisterDirectiveOrder("api_inspect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_auth", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_authorize", httpcaddyfile.Before, "basic_auth")
 }

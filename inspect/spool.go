@@ -83,3 +83,13 @@ func (s *Spool) Close() ([]byte, error) {
 	}
 	return s.mem[:0], err
 }
+
+// Head returns up to n bytes from the start of the body.
+func (s *Spool) Head(n int) []byte {
+	if s.file == nil {
+		return s.mem[:min(n, len(s.mem))]
+	}
+	buf := make([]byte, min(int64(n), s.size))
+	k, _ := s.file.ReadAt(buf, 0)
+	return buf[:k]
+}
