@@ -269,6 +269,10 @@ func (in *Inspect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 			c.Inc()
 		}
 		recordDecision(r, "api_inspect", ref.reason)
+		if ref.status == http.StatusRequestEntityTooLarge {
+			// Do not read the rest of a body too large to accept.
+			w.Header().Set("Connection", "close")
+		}
 		err = writeProblem(w, ref.status, ref.body)
 	} else {
 		in.mAllowed.Inc()
