@@ -174,6 +174,9 @@ func (in *Inspect) Provision(ctx caddy.Context) error {
 	in.mLatency = handlerDuration.WithLabelValues("api_inspect")
 
 	in.strict = in.Paths == "" || in.Paths == "strict"
+	for i, ct := range in.ContentTypes {
+		in.ContentTypes[i] = strings.ToLower(ct)
+	}
 	for _, b := range in.Block {
 		switch b {
 		case "sqli":
