@@ -144,8 +144,8 @@ func TestMaskContentLength(t *testing.T) {
 	in := provisionInspect(t, &Inspect{Mask: &MaskConfig{Email: true}})
 	for _, c := range []struct {
 		name, ctype, encoding, method string
-		body                       string
-		masked, length             bool
+		body                          string
+		masked, length                bool
 	}{
 		{"small json", "application/json", "", "GET", `{"e":"ann@example.com"}`, true, true},
 		{"large json", "application/json", "", "GET", `{"e":"ann@example.com","p":"` + strings.Repeat("x", maskBufferLimit) + `"}`, true, false},
