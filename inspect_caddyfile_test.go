@@ -1,11 +1,17 @@
 package apigate
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
 // inspectAdapt adapts a site block holding the given directives and returns
@@ -107,4 +113,82 @@ func TestInspectValidate(t *testing.T) {
 			t.Errorf("%+v validated", in)
 		}
 	}
+}
+
+// TestInspectExampleAdapts keeps examples/inspect.Caddyfile and its JSON in
+// step, and the Grafana dashboard on metrics the plugin has.
+func TestInspectExampleAdapts(t *testing.T) {
+	src, err := os.ReadFile("examples/inspect.Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": "examples/inspect.Caddyfile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("examples/inspect.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	if err := json.Unmarshal(out, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(want, &b); err != nil {
+		t.Fatal(err)
+	}
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if !bytes.Equal(ja, jb) {
+		t.Fatal("examples/inspect.json is out of date (regenerate with: go run ./cmd/caddy adapt --config examples/inspect.Caddyfile --pretty > examples/inspect.json)")
+	}
+
+	dash, err := os.ReadFile("examples/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(dash, &d); err != nil {
+		t.Fatal(err)
+	}
+	known := []string{"caddy_apigate_decisions_total", "caddy_apigate_rejections_total", "caddy_apigate_handler_duration_seconds_bucket"}
+	metricName := regexp.MustCompile(`caddy_apigate_[a-z_]+`)
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			names := metricName.FindAllString(tg.Expr, -1)
+			if len(names) == 0 {
+				t.Errorf("panel %q queries no plugin metric: %s", p.Title, tg.Expr)
+			}
+			for _, n := range names {
+				if !slices.Contains(known, n) {
+					t.Errorf("panel %q queries %s, which the plugin does not export", p.Title, n)
+				}
+			}
+		}
+	}
+}
+
+// FuzzCaddyfileInspect: any Caddyfile text for api_inspect parses or fails,
+// never panics.
+func FuzzCaddyfileInspect(f *testing.F) {
+	for _, s := range []string{
+		"api_inspect {\n max_body 1MB\n json_depth 3\n content_types a/b c/*\n block sqli xss\n paths off\n mask card email regex a b {\n regex c d\n }\n audit {\n bodies 1KB\n }\n}",
+		"api_inspect {\n mask\n}", "api_inspect {\n audit\n audit\n}", "api_inspect {{", "api_inspect {\n mask regex\n}",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, input string) {
+		tokens, err := caddyfile.Tokenize([]byte(input), "Caddyfile")
+		if err != nil {
+			return
+		}
+		_ = new(Inspect).UnmarshalCaddyfile(caddyfile.NewDispenser(tokens))
+	})
 }
