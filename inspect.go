@@ -282,11 +282,21 @@ func (in *Inspect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		in.mLatency.Observe(time.Since(start).Seconds())
 		var mw *maskResponseWriter
 		out := w
+		var acceptEncoding []string
 		if in.masker != nil && r.Method != http.MethodHead {
 			mw = &maskResponseWriter{ResponseWriter: w, m: in.masker}
 			out = mw
+			// Ask the upstream (and any encode after this handler) for an
+			// uncompressed body, which can be masked; compressed bodies pass
+			// unmasked. An encode placed before api_inspect still compresses
+			// the masked answer.
+			acceptEncoding = r.Header.Values("Accept-Encoding")
+			r.Header.Del("Accept-Encoding")
 		}
 		err = next.ServeHTTP(out, r)
+		if acceptEncoding != nil {
+			r.Header["Accept-Encoding"] = acceptEncoding
+		}
 		if mw != nil {
 			if ferr := mw.finish(); err == nil && ferr != nil {
 				err = ferr

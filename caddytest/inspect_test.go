@@ -63,10 +63,18 @@ http://127.0.0.1:{PORT} {
 func maskingUpstream(t *testing.T) *Upstream {
 	return StartUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/cards":
+		case "/cards", "/cards-gz":
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("ETag", `"v1"`)
 			body := `{"card":"4111 1111 1111 1111","email":"mary@example.com","order":"1700000000000"}`
+			if r.URL.Path == "/cards-gz" && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+				// An upstream that compresses when asked.
+				w.Header().Set("Content-Encoding", "gzip")
+				zw := gzip.NewWriter(w)
+				io.WriteString(zw, body)
+				zw.Close()
+				return
+			}
 			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 			io.WriteString(w, body)
 		case "/stream":
@@ -82,12 +90,11 @@ func maskingUpstream(t *testing.T) *Upstream {
 		case "/binary":
 			w.Header().Set("Content-Type", "application/octet-stream")
 			io.WriteString(w, "4111111111111111 mary@example.com")
-		case "/gzip":
+		case "/encoded":
+			// A body in an encoding the proxy does not decode: passed as is.
 			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Content-Encoding", "gzip")
-			zw := gzip.NewWriter(w)
-			io.WriteString(zw, `{"card":"4111111111111111"}`)
-			zw.Close()
+			w.Header().Set("Content-Encoding", "br")
+			io.WriteString(w, "4111111111111111 mary@example.com")
 		default:
 			w.Header().Set("Content-Type", "application/json")
 			body, _ := io.ReadAll(r.Body)
@@ -412,8 +419,22 @@ func TestInspectMask(t *testing.T) {
 		t.Errorf("ETag %q, want a weak one", h.Get("ETag"))
 	}
 
+	// A client that accepts gzip still gets the masked body: the upstream is
+	// asked for an uncompressed one.
+	req, _ := http.NewRequest("GET", g.URL("/cards-gz"), nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != want || resp.Header.Get("Content-Encoding") != "" {
+		t.Fatalf("with Accept-Encoding gzip: %q %q", resp.Header.Get("Content-Encoding"), got)
+	}
+
 	// A large streamed response: masked throughout, still streamed.
-	resp, err := client.Get(g.URL("/stream"))
+	resp, err = client.Get(g.URL("/stream"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,20 +458,16 @@ func TestInspectMask(t *testing.T) {
 	if _, _, body := g.Do("GET", "/binary", nil, ""); body != "4111111111111111 mary@example.com" {
 		t.Errorf("binary body changed: %q", body)
 	}
-	req, _ := http.NewRequest("GET", g.URL("/gzip"), nil)
-	req.Header.Set("Accept-Encoding", "gzip")
+	req, _ = http.NewRequest("GET", g.URL("/encoded"), nil)
+	req.Header.Set("Accept-Encoding", "br")
 	resp, err = client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	zr, err := gzip.NewReader(resp.Body)
-	if err != nil {
-		t.Fatalf("gzip body: %v", err)
-	}
-	plain, _ := io.ReadAll(zr)
+	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if string(plain) != `{"card":"4111111111111111"}` {
-		t.Errorf("compressed body changed: %q", plain)
+	if string(raw) != "4111111111111111 mary@example.com" || resp.Header.Get("Content-Encoding") != "br" {
+		t.Errorf("encoded body changed: %q %q", resp.Header.Get("Content-Encoding"), raw)
 	}
 }
 
@@ -626,4 +643,44 @@ func grepLines(s, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// An encode placed before api_inspect (in a route) compresses the masked
+// answer.
+func TestInspectMaskThenEncode(t *testing.T) {
+	up := maskingUpstream(t)
+	g := StartGateway(t, `{
+	{ADMIN_OPTIONS}
+}
+
+http://127.0.0.1:{PORT} {
+	route {
+		encode gzip {
+			minimum_length 1
+		}
+		api_inspect {
+			mask card email
+		}
+		reverse_proxy {UPSTREAM}
+	}
+}
+`, GatewayOptions{}, "{UPSTREAM}", up.Addr)
+	req, _ := http.NewRequest("GET", g.URL("/cards"), nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(zr)
+	if string(plain) != `{"card":"**** **** **** 1111","email":"***@example.com","order":"1700000000000"}` {
+		t.Fatalf("body %q", plain)
+	}
 }
