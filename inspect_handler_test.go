@@ -2,6 +2,7 @@ package apigate
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/apigate/caddy-apigate/authn"
 )
@@ -194,6 +198,42 @@ func BenchmarkInspectHandlerJSON1K(b *testing.B) {
 		r := newInspectRequest(context.Background(), "POST", "/orders?page=2", "application/json", doc)
 		if err := in.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestAuditBodiesMasked(t *testing.T) {
+	in := provisionInspect(t, &Inspect{JSONDepth: 8, Audit: &AuditConfig{Bodies: 40}})
+	core, logs := observer.New(zapcore.InfoLevel)
+	in.audit = zap.New(core)
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"card":"4111111111111111","note":"`+strings.Repeat("z", 100)+`"}`)
+		return nil
+	})
+	r := newInspectRequest(context.Background(), "POST", "/x?api_key=agk_secret", "application/json", `{"email":"ann@example.com","n":1}`)
+	r.Header.Set("X-API-Key", "agk_secret")
+	if err := in.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
+		t.Fatal(err)
+	}
+	entries := logs.All()
+	if len(entries) != 1 {
+		t.Fatalf("%d records", len(entries))
+	}
+	f := entries[0].ContextMap()
+	if f["request_body"] != `{"email":"***@example.com","n":1}` {
+		t.Errorf("request_body %q", f["request_body"])
+	}
+	if f["response_body"] != `{"card":"************1111","note":"zzzzz` {
+		t.Errorf("response_body %q", f["response_body"])
+	}
+	if f["bytes_in"] != int64(33) || f["bytes_out"] != int64(137) {
+		t.Errorf("bytes in %v, out %v", f["bytes_in"], f["bytes_out"])
+	}
+	for k, v := range f {
+		if strings.Contains(fmt.Sprint(v), "agk_secret") {
+			t.Errorf("the record's %s holds the credential", k)
 		}
 	}
 }
