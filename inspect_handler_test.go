@@ -52,6 +52,7 @@ func newInspectRequest(ctx context.Context, method, target, ctype, body string) 
 
 func TestInspectTracingAttributes(t *testing.T) {
 	in := provisionInspect(t, &Inspect{Block: []string{"sqli", "xss"}, Audit: &AuditConfig{}})
+	in.audit = zap.NewNop()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	tracer := tp.Tracer("test")
