@@ -82,6 +82,7 @@ type Gateway struct {
 	Log     string // the file Caddy's own output goes to
 	config  string
 	cmd     *exec.Cmd
+	exited  chan struct{} // closed when cmd has exited
 	env     []string
 }
 
@@ -144,6 +145,7 @@ func (g *Gateway) start() {
 	out.Close()
 	g.cmd = cmd
 	exited := make(chan struct{})
+	g.exited = exited
 	go func() { cmd.Wait(); close(exited) }() //nolint:errcheck
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -176,11 +178,9 @@ func (g *Gateway) Stop() {
 		return
 	}
 	_ = g.cmd.Process.Kill()
-	for i := 0; i < 100; i++ {
-		if g.cmd.ProcessState != nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-g.exited:
+	case <-time.After(2 * time.Second):
 	}
 	g.cmd = nil
 }
