@@ -238,3 +238,46 @@ func TestAuditBodiesMasked(t *testing.T) {
 		}
 	}
 }
+
+// A body larger than what is held in memory is held in a temporary file and
+// reaches the next handler whole, with its length, once it passed.
+func TestInspectHoldsLargeBody(t *testing.T) {
+	in := provisionInspect(t, &Inspect{MaxBody: 1 << 20, JSONDepth: 4, Block: []string{"sqli", "xss"}})
+	doc := `{"items":[` + strings.Repeat(`{"name":"O'Reilly mug","qty":2},`, 8000) + `{"last":true}]}`
+	if len(doc) < 3*spoolMemory {
+		t.Fatalf("body of %d bytes is too small for the test", len(doc))
+	}
+	for _, chunked := range []bool{false, true} {
+		var got string
+		var length int64
+		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			b, err := io.ReadAll(r.Body)
+			got, length = string(b), r.ContentLength
+			return err
+		})
+		r := newInspectRequest(context.Background(), "POST", "/bulk", "application/json", doc)
+		if chunked {
+			r.Body = io.NopCloser(struct{ io.Reader }{strings.NewReader(doc)})
+			r.ContentLength = -1
+		}
+		w := httptest.NewRecorder()
+		if err := in.ServeHTTP(w, r, next); err != nil {
+			t.Fatal(err)
+		}
+		if w.Code != 200 || got != doc || length != int64(len(doc)) {
+			t.Fatalf("chunked %v: status %d, body %d bytes (length %d), want %d", chunked, w.Code, len(got), length, len(doc))
+		}
+	}
+	// The same body with an attack at its very end is refused, and the next
+	// handler never runs.
+	bad := doc[:len(doc)-len(`{"last":true}]}`)] + `{"last":"<script>alert(1)</script>"}]}`
+	called := false
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { called = true; return nil })
+	w := httptest.NewRecorder()
+	if err := in.ServeHTTP(w, newInspectRequest(context.Background(), "POST", "/bulk", "application/json", bad), next); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != 403 || called || !strings.Contains(w.Body.String(), "/items/8000/last") {
+		t.Fatalf("status %d, next called %v: %s", w.Code, called, w.Body)
+	}
+}
