@@ -313,7 +313,7 @@ func (in *Inspect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 // checkRequest runs the request checks. cleanup, when not nil, releases the
 // held body once the request is done.
 func (in *Inspect) checkRequest(r *http.Request, rec *auditRecorder) (cleanup func(), ref *refusal) {
-	if in.strict {
+	if in.strict && !(r.Method == http.MethodConnect && !strings.HasPrefix(r.RequestURI, "/")) {
 		if prob := inspect.CheckPath(requestPath(r)); prob != inspect.PathOK {
 			return nil, &refusal{http.StatusBadRequest, string(prob), pathProblemBody(prob)}
 		}
