@@ -27,12 +27,22 @@ type App struct {
 	// Keys sets the format and policy of API keys.
 	Keys *KeysConfig `json:"keys,omitempty"`
 
-	ctx       caddy.Context
-	store     *keystore.Store
-	storeName string
-	redis     *redis.Client
-	events    *caddyevents.App
-	logger    *zap.Logger
+	// Notify sends every key event (and auth.lockout) to a webhook receiver as a
+	// signed Standard Webhooks message. Default: off; events are still Caddy
+	// events.
+	Notify *NotifyConfig `json:"notify,omitempty"`
+
+	*lifecycle
+
+	ctx   caddy.Context
+	store *keystore.Store
+	// loadedFromStorage is when this app's full load from storage began, if it
+	// made one: Start then writes a snapshot for the next start.
+	loadedFromStorage time.Time
+	storeName         string
+	redis             *redis.Client
+	events            *caddyevents.App
+	logger            *zap.Logger
 }
 
 // KeysConfig is the policy of API keys.
@@ -50,9 +60,15 @@ type KeysConfig struct {
 	// header. Default: 0 (off).
 	MaxAge caddy.Duration `json:"max_age,omitempty"`
 
-	// WarnBefore is how long before a key expires that it is reported as
-	// expiring. Default: 0 (off).
+	// WarnBefore is how long before a key expires (or reaches max_age) that a
+	// key.expiring event goes out. Default: 0 (off).
 	WarnBefore caddy.Duration `json:"warn_before,omitempty"`
+
+	// Refresh is how often this instance picks up key changes other instances
+	// made in the shared storage, and checks for due key.expiring and key.expired
+	// events. With redis, changes arrive within a second anyway and this is the
+	// resync that heals a missed message. Default: 10s.
+	Refresh caddy.Duration `json:"refresh,omitempty"`
 }
 
 // DefaultGrace is the grace period of a rotated key when none is configured.
@@ -105,10 +121,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	val, loaded, err := keystores.LoadOrNew(a.storeName, func() (caddy.Destructor, error) {
 		s := keystore.New(storage, policy)
 		var skipped *keystore.SkippedError
-		if err := s.Load(ctx); errors.As(err, &skipped) {
+		start := time.Now()
+		fromSnapshot, err := s.LoadFast(ctx, start)
+		a.logger.Info("api keys loaded", zap.Int("keys", s.Len()), zap.Bool("from_snapshot", fromSnapshot),
+			zap.Duration("took", time.Since(start)))
+		if errors.As(err, &skipped) {
 			a.logger.Error("some api keys could not be loaded", zap.Error(err))
 		} else if err != nil {
 			return nil, err
+		}
+		if !fromSnapshot {
+			a.loadedFromStorage = start
 		}
 		return pooledStore{s}, nil
 	})
@@ -120,7 +143,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.store.SetPolicy(policy)
 	}
 	a.logger.Debug("api key store ready", zap.Int("keys", a.store.Len()), zap.Bool("reused", loaded))
-	return nil
+	return a.provisionLifecycle(ctx, storage)
 }
 
 func storageName(s any) string {
@@ -143,7 +166,7 @@ func (a *App) validate() error {
 	if !keystore.ValidPrefix(a.Keys.Prefix) {
 		return fmt.Errorf("keys: prefix %q must be 1 to %d lowercase letters or digits, starting with a letter", a.Keys.Prefix, keystore.MaxPrefixLen)
 	}
-	for name, d := range map[string]caddy.Duration{"grace": a.Keys.Grace, "max_age": a.Keys.MaxAge, "warn_before": a.Keys.WarnBefore} {
+	for name, d := range map[string]caddy.Duration{"grace": a.Keys.Grace, "max_age": a.Keys.MaxAge, "warn_before": a.Keys.WarnBefore, "refresh": a.Keys.Refresh} {
 		if d < 0 {
 			return fmt.Errorf("keys: %s must not be negative", name)
 		}
@@ -154,11 +177,11 @@ func (a *App) validate() error {
 // Validate checks the configuration.
 func (a *App) Validate() error { return a.validate() }
 
-// Start starts the app.
-func (a *App) Start() error { return nil }
+// Start starts the background work: refresh, scheduled events, propagation.
+func (a *App) Start() error { return a.startLifecycle() }
 
-// Stop stops the app.
-func (a *App) Stop() error { return nil }
+// Stop stops the background work.
+func (a *App) Stop() error { return a.stopLifecycle() }
 
 // Cleanup releases the key store and the Redis client; it works after a failed
 // Provision too.
@@ -168,6 +191,9 @@ func (a *App) Cleanup() error {
 		if _, err := keystores.Delete(a.storeName); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := a.cleanupLifecycle(); err != nil {
+		errs = append(errs, err)
 	}
 	if a.redis != nil {
 		if err := a.redis.Close(); err != nil {
@@ -207,13 +233,15 @@ func (a *App) provisionRedis() error {
 // RedisClient returns the client of the configured Redis, or nil without one.
 func (a *App) RedisClient() *redis.Client { return a.redis }
 
-// Emit sends a Caddy event (apigate.<name>, e.g. apigate.key.rotated) that
-// users can handle with Caddy's events app. data must never hold a secret.
+// Emit sends a Caddy event (e.g. key.rotated) that users can handle with
+// Caddy's events app, and, for the events of the webhook contract (key.* and
+// auth.lockout), a webhook message when notify is configured. data must never
+// hold a secret.
 func (a *App) Emit(name string, data map[string]any) {
-	if a.events == nil {
-		return
+	if a.events != nil {
+		a.events.Emit(a.ctx, name, data)
 	}
-	a.events.Emit(a.ctx, name, data)
+	a.enqueueWebhook(name, time.Now(), data)
 }
 
 // Store returns the key store.

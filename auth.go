@@ -31,6 +31,7 @@ type Auth struct {
 	MethodsRaw []json.RawMessage `json:"methods,omitempty" caddy:"namespace=apigate.auth_methods inline_key=method"`
 
 	methods []AuthMethod
+	app     *App
 	logger  *zap.Logger
 	now     func() time.Time
 
@@ -65,6 +66,11 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 	}
 	a.mAllowed = decisions.WithLabelValues("api_auth", "allowed")
 	a.mNoCredential = decisions.WithLabelValues("api_auth", "no_credential")
+	app, err := appFrom(ctx)
+	if err != nil {
+		return err
+	}
+	a.app = app
 	if len(a.MethodsRaw) == 0 {
 		// No method named: API keys with their defaults.
 		a.MethodsRaw = []json.RawMessage{json.RawMessage(`{"method":"api_key"}`)}
@@ -112,6 +118,9 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 		a.mAllowed.Inc()
 		a.accept(w, r, id)
+		if id.KeyInGrace && a.app != nil {
+			a.app.noteGraceUse(id.KeyID, id.Consumer, now)
+		}
 		observeLatency("api_auth", now)
 		return next.ServeHTTP(w, r)
 	}
@@ -179,7 +188,7 @@ type APIKeyMethod struct {
 	// header.
 	Query string `json:"query,omitempty"`
 
-	authn.APIKey
+	keys authn.APIKey
 }
 
 // CaddyModule returns the Caddy module information.
@@ -199,13 +208,18 @@ func (m *APIKeyMethod) Provision(ctx caddy.Context) error {
 	if m.Header == "" {
 		m.Header = "X-API-Key"
 	}
-	m.APIKey = authn.APIKey{
+	m.keys = authn.APIKey{
 		Header: http.CanonicalHeaderKey(m.Header),
 		Query:  m.Query,
 		Prefix: app.Store().Policy().Prefix,
 		Keys:   app.Store(),
 	}
 	return nil
+}
+
+// Authenticate checks the API key r carries, if any.
+func (m *APIKeyMethod) Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*authn.Identity, error) {
+	return m.keys.Authenticate(r, clientIP, now)
 }
 
 // Validate checks the configuration.

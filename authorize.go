@@ -58,6 +58,11 @@ func (az *Authorize) Provision(ctx caddy.Context) error {
 	az.mNoIdentity = decisions.WithLabelValues("api_authorize", "no_identity")
 	az.mIP = decisions.WithLabelValues("api_authorize", "ip_not_allowed")
 	az.mScope = decisions.WithLabelValues("api_authorize", "insufficient_scope")
+	return az.provisionAnswers()
+}
+
+// provisionAnswers parses the addresses and renders the answers once.
+func (az *Authorize) provisionAnswers() error {
 	for _, s := range az.IPs {
 		p, err := keystore.ParsePrefix(s)
 		if err != nil {

@@ -27,6 +27,11 @@ import (
 //			grace       <duration>
 //			max_age     <duration>
 //			warn_before <duration>
+//			refresh     <duration>
+//		}
+//		notify <url> {
+//			secret  <whsec_...>
+//			timeout <duration>
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -71,7 +76,18 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.ArgErr()
 			}
-		case "notify", "signing":
+		case "notify":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			a.Notify = &NotifyConfig{URL: d.Val()}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if err := a.Notify.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "signing":
 			return d.Errf("api_gateway: %q is not supported yet by this version of caddy-apigate", name)
 		default:
 			return d.Errf("api_gateway: unrecognized subdirective %q", name)
@@ -94,7 +110,7 @@ func (k *KeysConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			k.Prefix = d.Val()
-		case "grace", "max_age", "warn_before":
+		case "grace", "max_age", "warn_before", "refresh":
 			dur, err := parseDurationArg(d)
 			if err != nil {
 				return err
@@ -104,6 +120,8 @@ func (k *KeysConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				k.Grace = dur
 			case "max_age":
 				k.MaxAge = dur
+			case "refresh":
+				k.Refresh = dur
 			default:
 				k.WarnBefore = dur
 			}
@@ -130,6 +148,79 @@ func parseDurationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
 		return 0, d.Errf("%s: duration must not be negative", d.Val())
 	}
 	return caddy.Duration(dur), nil
+}
+
+func (c *NotifyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("notify: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "secret":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			c.Secret = d.Val()
+		case "timeout":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return err
+			}
+			c.Timeout = dur
+		default:
+			return d.Errf("notify: unrecognized subdirective %q", name)
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	if c.Secret == "" {
+		return d.Err("notify: a secret is required (secret whsec_...)")
+	}
+	return nil
+}
+
+func parseKeyRotate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	k := new(KeyRotate)
+	err := k.UnmarshalCaddyfile(h.Dispenser)
+	return k, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	api_key_rotate [<matcher>] {
+//		min_age <duration>   # default 1m
+//	}
+func (k *KeyRotate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("api_key_rotate: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "min_age":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return err
+			}
+			k.MinAge = &dur
+		default:
+			return d.Errf("api_key_rotate: unrecognized subdirective %q", name)
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	return nil
 }
 
 func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -308,6 +399,7 @@ var (
 	_ caddyfile.Unmarshaler = (*Auth)(nil)
 	_ caddyfile.Unmarshaler = (*Authorize)(nil)
 	_ caddyfile.Unmarshaler = (*MatchScope)(nil)
+	_ caddyfile.Unmarshaler = (*KeyRotate)(nil)
 	_                       = json.RawMessage(nil)
 )
 

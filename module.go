@@ -18,12 +18,14 @@ func init() {
 	caddy.RegisterModule(APIKeyMethod{})
 	caddy.RegisterModule(Authorize{})
 	caddy.RegisterModule(MatchScope{})
+	caddy.RegisterModule(KeyRotate{})
 	caddy.RegisterModule(adminAPI{})
 	caddy.RegisterModule(Inspect{})
 
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)
 	httpcaddyfile.RegisterHandlerDirective("api_authorize", parseAuthorize)
+	httpcaddyfile.RegisterHandlerDirective("api_key_rotate", parseKeyRotate)
 	httpcaddyfile.RegisterHandlerDirective("api_inspect", parseInspect)
 
 	// Handler order: api_inspect, api_auth, api_authorize, api_rate_limit,
@@ -33,4 +35,9 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("api_inspect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_auth", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_authorize", httpcaddyfile.Before, "basic_auth")
+
+	// api_key_rotate answers by itself, like respond: users put it in its own
+	// handle or route after api_auth. Ordering it with the terminal handlers
+	// lets it stand in a handle block.
+	httpcaddyfile.RegisterDirectiveOrder("api_key_rotate", httpcaddyfile.Before, "respond")
 }

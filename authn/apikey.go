@@ -77,6 +77,7 @@ func (a *APIKey) Authenticate(r *http.Request, clientIP netip.Addr, now time.Tim
 		ScopeString: e.ScopeString,
 		KeyID:       e.Record.ID,
 		Method:      "api_key",
+		KeyInGrace:  e.Record.RotatedTo != "",
 	}
 	id.Deprecation, id.Sunset = e.Deprecation(now)
 	return id, nil
@@ -112,11 +113,9 @@ func (a *APIKey) find(r *http.Request) (string, location, error) {
 	}
 	if a.Query != "" && r.URL.RawQuery != "" {
 		q, err := url.ParseQuery(r.URL.RawQuery)
-		if err != nil {
-			// An unparsable query could hide a second key: refuse it.
-			if _, present := q[a.Query]; present {
-				return "", 0, ErrMalformed
-			}
+		if err != nil && hasParam(r.URL.RawQuery, a.Query) {
+			// A key parameter that does not decode: refuse rather than guess.
+			return "", 0, ErrMalformed
 		}
 		if vals, ok := q[a.Query]; ok {
 			if len(vals) > 1 {
@@ -166,14 +165,33 @@ func bearer(v string) (string, bool) {
 	return strings.TrimSpace(v[len(scheme):]), true
 }
 
+// isParam reports whether the raw query pair part (name=value) is parameter
+// name, spelled plainly or percent-encoded.
+func isParam(part, name string) bool {
+	k, _, _ := strings.Cut(part, "=")
+	if k == name {
+		return true
+	}
+	uk, err := url.QueryUnescape(k)
+	return err == nil && uk == name
+}
+
+func hasParam(raw, name string) bool {
+	for part := range strings.SplitSeq(raw, "&") {
+		if isParam(part, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // StripQueryParam removes every value of name from the request's query string
 // and from RequestURI, keeping the other parameters byte for byte.
 func StripQueryParam(r *http.Request, name string) {
 	raw := r.URL.RawQuery
 	var kept []string
 	for part := range strings.SplitSeq(raw, "&") {
-		k, _, _ := strings.Cut(part, "=")
-		if uk, err := url.QueryUnescape(k); err == nil && uk == name || k == name {
+		if isParam(part, name) {
 			continue
 		}
 		kept = append(kept, part)

@@ -27,6 +27,9 @@ type Identity struct {
 	// is deprecated (a rotated key in its grace period, or a key past max_age).
 	Deprecation string
 	Sunset      string
+	// KeyInGrace is set when the API key used was rotated and is in its grace
+	// period.
+	KeyInGrace bool
 }
 
 // HasScope reports whether the identity holds scope.

@@ -75,6 +75,7 @@ func freePort(t testing.TB) int {
 // Gateway is one running Caddy process.
 type Gateway struct {
 	t       testing.TB
+	adapter string
 	Dir     string // its working folder: Caddyfile, logs
 	Storage string // its storage folder
 	Admin   string // admin address, host:port
@@ -82,7 +83,7 @@ type Gateway struct {
 	Log     string // the file Caddy's own output goes to
 	config  string
 	cmd     *exec.Cmd
-	exited  chan struct{} // closed when cmd has exited
+	exited  chan struct{}
 	env     []string
 }
 
@@ -93,6 +94,8 @@ type GatewayOptions struct {
 	Storage string
 	// Env adds environment variables.
 	Env []string
+	// Adapter is the config's adapter: caddyfile (default) or json.
+	Adapter string
 }
 
 // StartGateway writes the Caddyfile and starts Caddy. In the Caddyfile,
@@ -103,7 +106,10 @@ type GatewayOptions struct {
 // admin, storage and auto_https settings.
 func StartGateway(t testing.TB, caddyfile string, opts GatewayOptions, repl ...string) *Gateway {
 	t.Helper()
-	g := &Gateway{t: t, Dir: t.TempDir(), Storage: opts.Storage, env: opts.Env}
+	g := &Gateway{t: t, Dir: t.TempDir(), Storage: opts.Storage, env: opts.Env, adapter: opts.Adapter}
+	if g.adapter == "" {
+		g.adapter = "caddyfile"
+	}
 	if g.Storage == "" {
 		g.Storage = filepath.Join(g.Dir, "storage")
 	}
@@ -118,7 +124,7 @@ func StartGateway(t testing.TB, caddyfile string, opts GatewayOptions, repl ...s
 	}
 	r = append(r, repl...)
 	g.config = strings.NewReplacer(r...).Replace(caddyfile)
-	if err := os.WriteFile(filepath.Join(g.Dir, "Caddyfile"), []byte(g.config), 0o600); err != nil {
+	if err := os.WriteFile(g.configPath(), []byte(g.config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	g.Log = filepath.Join(g.Dir, "caddy.out")
@@ -134,7 +140,11 @@ func (g *Gateway) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary(t), "run", "--config", filepath.Join(g.Dir, "Caddyfile"), "--adapter", "caddyfile")
+	args := []string{"run", "--config", g.configPath()}
+	if g.adapter != "json" {
+		args = append(args, "--adapter", g.adapter)
+	}
+	cmd := exec.Command(binary(t), args...)
 	cmd.Dir = g.Dir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), "HOME="+g.Dir, "XDG_DATA_HOME="+filepath.Join(g.Dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(g.Dir, "config"))
@@ -172,6 +182,13 @@ func (g *Gateway) start() {
 	}
 }
 
+func (g *Gateway) configPath() string {
+	if g.adapter == "json" {
+		return filepath.Join(g.Dir, "caddy.json")
+	}
+	return filepath.Join(g.Dir, "Caddyfile")
+}
+
 // Stop kills the process (as a crash would) and waits for it to exit.
 func (g *Gateway) Stop() {
 	if g.cmd == nil || g.cmd.Process == nil {
@@ -180,7 +197,7 @@ func (g *Gateway) Stop() {
 	_ = g.cmd.Process.Kill()
 	select {
 	case <-g.exited:
-	case <-time.After(2 * time.Second):
+	case <-time.After(10 * time.Second):
 	}
 	g.cmd = nil
 }

@@ -28,6 +28,11 @@ type Record struct {
 	RotatedFrom string    `json:"rotated_from,omitempty"`
 	RotatedTo   string    `json:"rotated_to,omitempty"`
 	RevokedAt   time.Time `json:"revoked_at,omitzero"`
+
+	// When the key.expiring and key.expired events went out, so that a cluster
+	// sends each once: the record is changed under its storage lock.
+	ExpiringNotifiedAt time.Time `json:"expiring_notified_at,omitzero"`
+	ExpiredNotifiedAt  time.Time `json:"expired_notified_at,omitzero"`
 }
 
 // Status is the state of a record at an instant.
@@ -208,6 +213,16 @@ func newEntry(r Record, maxAge time.Duration) (*Entry, error) {
 	}
 	e := &Entry{Record: r, prefixes: prefixes, ScopeString: strings.Join(r.Scopes, " ")}
 	copy(e.hash[:], h)
+	// The index keeps the hash as bytes only.
+	e.Record.Hash = ""
+	e.setDeprecation(maxAge)
+	return e, nil
+}
+
+// setDeprecation computes the Deprecation and Sunset values under maxAge.
+func (e *Entry) setDeprecation(maxAge time.Duration) {
+	r := &e.Record
+	e.deprecatedAt, e.deprecation, e.sunset = time.Time{}, "", ""
 	switch {
 	case r.RotatedTo != "" && !r.RotatedAt.IsZero():
 		e.deprecatedAt = r.RotatedAt
@@ -220,7 +235,6 @@ func newEntry(r Record, maxAge time.Duration) (*Entry, error) {
 			e.sunset = r.ExpiresAt.UTC().Format(http.TimeFormat)
 		}
 	}
-	return e, nil
 }
 
 // AllowsIP reports whether the key may be used from addr. A key without

@@ -53,9 +53,14 @@ var (
 type Store struct {
 	backend Backend
 
-	mu      sync.RWMutex
-	policy  Policy
-	entries map[string]*Entry
+	mu        sync.RWMutex
+	policy    Policy
+	entries   map[string]*Entry
+	hookOwner any
+	onEvent   func(Event)
+	onChange  func(id string)
+	// seen holds the change markers already applied (see Refresh).
+	seen map[string]time.Time
 
 	// writeMu serialises writes of this instance; the backend lock serialises
 	// instances that share a backend.
@@ -67,7 +72,7 @@ func New(backend Backend, policy Policy) *Store {
 	if policy.Prefix == "" {
 		policy.Prefix = DefaultPrefix
 	}
-	return &Store{backend: backend, policy: policy, entries: make(map[string]*Entry)}
+	return &Store{backend: backend, policy: policy, entries: make(map[string]*Entry), seen: make(map[string]time.Time)}
 }
 
 // Policy returns the store's current policy.
@@ -90,9 +95,9 @@ func (s *Store) SetPolicy(p Policy) {
 	}
 	s.policy = p
 	for id, e := range s.entries {
-		if ne, err := newEntry(e.Record, p.MaxAge); err == nil {
-			s.entries[id] = ne
-		}
+		ne := *e
+		ne.setDeprecation(p.MaxAge)
+		s.entries[id] = &ne
 	}
 }
 
@@ -104,6 +109,26 @@ func (s *Store) Len() int {
 }
 
 func recordPath(id string) string { return path.Join(StoragePrefix, id+".json") }
+
+// loadWorkers is how many records Load reads at once.
+const loadWorkers = 16
+
+// scopeInterner makes entries with the same scopes share one slice and one
+// joined string. The shared slices are never modified.
+type scopeInterner struct {
+	lists map[string]*Entry
+}
+
+func newScopeInterner() *scopeInterner { return &scopeInterner{lists: make(map[string]*Entry)} }
+
+func (in *scopeInterner) apply(e *Entry) {
+	if first, ok := in.lists[e.ScopeString]; ok {
+		e.Record.Scopes = first.Record.Scopes
+		e.ScopeString = first.ScopeString
+		return
+	}
+	in.lists[e.ScopeString] = e
+}
 
 // SkippedError reports records that Load could not read. The other records were
 // loaded: one corrupt file must not disable every key.
@@ -120,20 +145,51 @@ func (s *Store) Load(ctx context.Context) error {
 		return fmt.Errorf("listing keys: %w", err)
 	}
 	maxAge := s.Policy().MaxAge
-	fresh := make(map[string]*Entry, len(names))
-	var errs []error
+	var ids []string
 	for _, name := range names {
-		base := path.Base(name)
-		id, ok := strings.CutSuffix(base, ".json")
-		if !ok || !ValidID(id) {
-			continue
+		id, ok := strings.CutSuffix(path.Base(name), ".json")
+		if ok && ValidID(id) {
+			ids = append(ids, id)
 		}
-		e, err := s.loadEntry(ctx, id, maxAge)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	}
+
+	// Reading records is I/O-bound on most storages: read them in parallel.
+	// Entries share identical scope lists, which keeps 100,000 keys small.
+	fresh := make(map[string]*Entry, len(ids))
+	var (
+		mu     sync.Mutex
+		errs   []error
+		wg     sync.WaitGroup
+		work   = make(chan string)
+		intern = newScopeInterner()
+	)
+	for w := 0; w < loadWorkers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				e, err := s.loadEntry(ctx, id, maxAge)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					intern.apply(e)
+					fresh[id] = e
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
 		}
-		fresh[id] = e
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	s.entries = fresh
@@ -145,18 +201,27 @@ func (s *Store) Load(ctx context.Context) error {
 }
 
 func (s *Store) loadEntry(ctx context.Context, id string, maxAge time.Duration) (*Entry, error) {
+	r, err := s.loadRecord(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return newEntry(r, maxAge)
+}
+
+// loadRecord reads one record, hash included, from the backend.
+func (s *Store) loadRecord(ctx context.Context, id string) (Record, error) {
 	data, err := s.backend.Load(ctx, recordPath(id))
 	if err != nil {
-		return nil, fmt.Errorf("loading key %s: %w", id, err)
+		return Record{}, fmt.Errorf("loading key %s: %w", id, err)
 	}
 	var r Record
 	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("decoding key %s: %w", id, err)
+		return Record{}, fmt.Errorf("decoding key %s: %w", id, err)
 	}
 	if r.ID != id {
-		return nil, fmt.Errorf("key %s: record names id %q", id, truncate(r.ID, 20))
+		return Record{}, fmt.Errorf("key %s: record names id %q", id, truncate(r.ID, 20))
 	}
-	return newEntry(r, maxAge)
+	return r, nil
 }
 
 // Reload re-reads one record from the backend (after another instance changed
@@ -319,6 +384,7 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, now time.Time) (R
 	if err != nil {
 		return Record{}, "", err
 	}
+	s.emit(EventCreated, now, rec, nil)
 	return rec.Public(), key, nil
 }
 
@@ -370,6 +436,10 @@ func (s *Store) put(ctx context.Context, rec Record) error {
 	s.mu.Lock()
 	s.entries[rec.ID] = e
 	s.mu.Unlock()
+	// Other instances pick the change up from the marker; a failure to write it
+	// delays them until their next full load, so it does not fail the change.
+	_ = s.recordChange(ctx, rec.ID, time.Now())
+	s.changed(rec.ID)
 	return nil
 }
 
@@ -380,14 +450,11 @@ func lockName(id string) string { return "api_gateway_key_" + id }
 // current re-reads the record from the backend under its lock, so a change made
 // by another instance is not overwritten.
 func (s *Store) current(ctx context.Context, id string) (Record, error) {
-	e, err := s.loadEntry(ctx, id, s.Policy().MaxAge)
+	r, err := s.loadRecord(ctx, id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Record{}, ErrNotFound
 	}
-	if err != nil {
-		return Record{}, err
-	}
-	return e.Record, nil
+	return r, err
 }
 
 // Rotate issues a new key for the consumer, scopes and allowed IPs of key id, and
@@ -446,6 +513,7 @@ func (s *Store) Rotate(ctx context.Context, id string, grace time.Duration, now 
 		s.remove(ctx, fresh.ID)
 		return Record{}, Record{}, "", err
 	}
+	s.emit(EventRotated, now, old, map[string]any{"new_id": fresh.ID, "grace_until": old.ExpiresAt.UTC().Format(time.RFC3339)})
 	return fresh.Public(), old.Public(), key, nil
 }
 
@@ -480,6 +548,7 @@ func (s *Store) Revoke(ctx context.Context, id string, now time.Time) (Record, e
 	if err := s.put(ctx, rec); err != nil {
 		return Record{}, err
 	}
+	s.emit(EventRevoked, now, rec, nil)
 	return rec.Public(), nil
 }
 

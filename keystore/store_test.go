@@ -2,10 +2,15 @@ package keystore
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -436,4 +441,84 @@ func FuzzParseKey(f *testing.F) {
 			t.Fatalf("accepted %q: id %q secret len %d", s, id, len(secret))
 		}
 	})
+}
+
+// BenchmarkLoad100k measures the start-up load of 100,000 keys from a file
+// system storage, and the memory they add to the index.
+func BenchmarkLoad100k(b *testing.B) {
+	if testing.Short() {
+		b.Skip("writes 100,000 files")
+	}
+	dir := b.TempDir()
+	st := &certmagic.FileStorage{Path: dir}
+	ctx := context.Background()
+	// Write the records directly: Create's atomic writes would take minutes.
+	folder := filepath.Join(dir, StoragePrefix)
+	if err := os.MkdirAll(folder, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 100_000; i++ {
+		id := fmt.Sprintf("K%011d", i)
+		h := HashSecret(fmt.Sprintf("%032d", i))
+		rec := Record{ID: id, Consumer: "consumer-" + strconv.Itoa(i), Scopes: []string{"orders:read", "orders:write"},
+			Hash: hex.EncodeToString(h[:]), CreatedAt: t0}
+		data, _ := json.Marshal(rec)
+		if err := os.WriteFile(filepath.Join(folder, id+".json"), data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s := New(st, Policy{})
+		if err := s.Load(ctx); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if s.Len() != 100_000 {
+			b.Fatalf("loaded %d", s.Len())
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB")
+		runtime.KeepAlive(s)
+	}
+}
+
+// BenchmarkLoadFast100k measures a start from a snapshot of 100,000 keys.
+func BenchmarkLoadFast100k(b *testing.B) {
+	ctx := context.Background()
+	st := &certmagic.FileStorage{Path: b.TempDir()}
+	seed := New(st, Policy{})
+	seed.mu.Lock()
+	for i := 0; i < 100_000; i++ {
+		id := fmt.Sprintf("K%011d", i)
+		h := HashSecret(fmt.Sprintf("%032d", i))
+		e, err := newEntry(Record{ID: id, Consumer: "consumer-" + strconv.Itoa(i), Scopes: []string{"orders:read", "orders:write"},
+			Hash: hex.EncodeToString(h[:]), CreatedAt: t0}, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seed.entries[id] = e
+	}
+	seed.mu.Unlock()
+	if err := seed.WriteSnapshot(ctx, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s := New(st, Policy{})
+		used, err := s.LoadFast(ctx, time.Now())
+		if err != nil || !used || s.Len() != 100_000 {
+			b.Fatalf("used %v, %v, %d keys", used, err, s.Len())
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB")
+		runtime.KeepAlive(s)
+	}
 }

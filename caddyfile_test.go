@@ -1,0 +1,244 @@
+package apigate
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+func adapt(t testing.TB, input string) (string, error) {
+	t.Helper()
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(input), map[string]any{"filename": "Caddyfile"})
+	return string(out), err
+}
+
+// routeHandlers returns the handlers of the first route, compacted.
+func mustAdapt(t *testing.T, input string) string {
+	t.Helper()
+	out, err := adapt(t, input)
+	if err != nil {
+		t.Fatalf("adapt: %v", err)
+	}
+	return out
+}
+
+func TestAdapt(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		want  []string // fragments of the JSON, in order
+	}{
+		{
+			name: "global option",
+			input: `{
+	api_gateway {
+		redis redis://127.0.0.1:6379/0
+		keys {
+			prefix acme
+			grace 24h
+			max_age 90d
+			warn_before 336h
+		}
+	}
+}
+:8080 {
+	respond ok
+}`,
+			want: []string{`"api_gateway":{"redis":"redis://127.0.0.1:6379/0","keys":{"prefix":"acme","grace":86400000000000,"max_age":7776000000000000,"warn_before":1209600000000000}}`},
+		},
+		{
+			name: "notify and refresh",
+			input: `{
+	api_gateway {
+		keys {
+			refresh 2s
+		}
+		notify https://hooks.example.com/x {
+			secret {env.HOOK_SECRET}
+			timeout 5s
+		}
+	}
+}
+:8080 {
+	respond ok
+}`,
+			want: []string{`"api_gateway":{"keys":{"refresh":2000000000},"notify":{"url":"https://hooks.example.com/x","secret":"{env.HOOK_SECRET}","timeout":5000000000}}`},
+		},
+		{
+			name:  "api_key_rotate in handle",
+			input: ":8080 {\n\tapi_auth\n\thandle /rotate {\n\t\tapi_key_rotate {\n\t\t\tmin_age 0s\n\t\t}\n\t}\n}",
+			want:  []string{`"handler":"api_auth"`, `{"handler":"api_key_rotate","min_age":0}`},
+		},
+		{
+			name:  "api_auth default",
+			input: ":8080 {\n\tapi_auth\n\trespond ok\n}",
+			want:  []string{`{"handler":"api_auth"}`},
+		},
+		{
+			name: "api_auth api_key options",
+			input: `:8080 {
+	api_auth {
+		api_key {
+			header X-Key
+			query key
+		}
+	}
+	respond ok
+}`,
+			want: []string{`{"handler":"api_auth","methods":[{"header":"X-Key","method":"api_key","query":"key"}]}`},
+		},
+		{
+			name:  "api_authorize shorthand",
+			input: ":8080 {\n\tapi_authorize orders:read orders:write\n\trespond ok\n}",
+			want:  []string{`{"all":["orders:read","orders:write"],"handler":"api_authorize"}`},
+		},
+		{
+			name: "api_authorize block",
+			input: `:8080 {
+	api_authorize {
+		all orders:read
+		any admin support
+		ip 10.0.0.0/8 192.0.2.1
+	}
+	respond ok
+}`,
+			want: []string{`{"all":["orders:read"],"any":["admin","support"],"handler":"api_authorize","ips":["10.0.0.0/8","192.0.2.1"]}`},
+		},
+		{
+			name: "handler order and matcher",
+			input: `:8080 {
+	reverse_proxy 127.0.0.1:9
+	basic_auth /x/* {
+		u $2a$14$Zkx19XLiW6VYouLHR5NmfOFU0z2GTNmpkT/5qqR7hx4IjWJPDhjvG
+	}
+	api_authorize orders:read
+	api_auth
+	@staff api_scope staff reports
+	respond @staff "hi"
+}`,
+			want: []string{`"handler":"api_auth"`, `"handler":"api_authorize"`, `"handler":"authentication"`, `"api_scope":["staff","reports"]`, `"handler":"reverse_proxy"`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := mustAdapt(t, tt.input)
+			rest := out
+			for _, frag := range tt.want {
+				i := strings.Index(rest, frag)
+				if i < 0 {
+					t.Fatalf("missing (or out of order) %s\nin %s", frag, out)
+				}
+				rest = rest[i+len(frag):]
+			}
+			var v any
+			if err := json.Unmarshal([]byte(out), &v); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestCaddyfileErrors checks that every mistake is a config error naming the
+// line it is on.
+func TestCaddyfileErrors(t *testing.T) {
+	tests := []struct {
+		name, input, line, msg string
+	}{
+		{"unknown auth method", ":80 {\n\tapi_auth {\n\t\tpasswords\n\t}\n}", "Caddyfile:3", "unrecognized method"},
+		{"duplicate method", ":80 {\n\tapi_auth {\n\t\tapi_key\n\t\tapi_key\n\t}\n}", "Caddyfile:4", "duplicate"},
+		{"api_auth args", ":80 {\n\tapi_auth foo bar\n}", "Caddyfile:2", "wrong argument count"},
+		{"api_key unknown", ":80 {\n\tapi_auth {\n\t\tapi_key {\n\t\t\tcookie x\n\t\t}\n\t}\n}", "Caddyfile:4", "unrecognized"},
+		{"api_key bad header", ":80 {\n\tapi_auth {\n\t\tapi_key {\n\t\t\theader \"X Key\"\n\t\t}\n\t}\n}", "Caddyfile:4", "not a valid name"},
+		{"api_key header twice", ":80 {\n\tapi_auth {\n\t\tapi_key {\n\t\t\theader a\n\t\t\theader b\n\t\t}\n\t}\n}", "Caddyfile:5", "duplicate"},
+		{"api_key header no value", ":80 {\n\tapi_auth {\n\t\tapi_key {\n\t\t\theader\n\t\t}\n\t}\n}", "Caddyfile:4", "wrong argument count"},
+		{"bad scope", ":80 {\n\tapi_authorize \"a b\"\n}", "Caddyfile:2", "not valid"},
+		{"authorize unknown", ":80 {\n\tapi_authorize {\n\t\tnone x\n\t}\n}", "Caddyfile:3", "unrecognized"},
+		{"authorize empty all", ":80 {\n\tapi_authorize {\n\t\tall\n\t}\n}", "Caddyfile:3", "wrong argument count"},
+		{"authorize bad ip", ":80 {\n\tapi_authorize {\n\t\tip 10.0.0.0/33\n\t}\n}", "Caddyfile:3", "not an IP"},
+		{"authorize dup", ":80 {\n\tapi_authorize {\n\t\tany a\n\t\tany b\n\t}\n}", "Caddyfile:4", "duplicate"},
+		{"scope matcher empty", ":80 {\n\t@m api_scope\n\trespond @m 1\n}", "Caddyfile:2", "wrong argument count"},
+		{"global unknown", "{\n\tapi_gateway {\n\t\tfoo\n\t}\n}\n:80", "Caddyfile:3", "unrecognized"},
+		{"global bad duration", "{\n\tapi_gateway {\n\t\tkeys {\n\t\t\tgrace soon\n\t\t}\n\t}\n}\n:80", "Caddyfile:4", "invalid duration"},
+		{"global negative", "{\n\tapi_gateway {\n\t\tkeys {\n\t\t\tmax_age -1h\n\t\t}\n\t}\n}\n:80", "Caddyfile:4", "negative"},
+		{"global keys dup", "{\n\tapi_gateway {\n\t\tkeys {\n\t\t\tprefix a\n\t\t\tprefix b\n\t\t}\n\t}\n}\n:80", "Caddyfile:5", "duplicate"},
+		{"global keys extra arg", "{\n\tapi_gateway {\n\t\tkeys {\n\t\t\tgrace 1h 2h\n\t\t}\n\t}\n}\n:80", "Caddyfile:4", "wrong argument count"},
+		{"global redis no url", "{\n\tapi_gateway {\n\t\tredis\n\t}\n}\n:80", "Caddyfile:3", "wrong argument count"},
+		{"notify without secret", "{\n\tapi_gateway {\n\t\tnotify http://x/ {\n\t\t\ttimeout 1s\n\t\t}\n\t}\n}\n:80", "Caddyfile:", "secret is required"},
+		{"notify unknown", "{\n\tapi_gateway {\n\t\tnotify http://x/ {\n\t\t\tsecret s\n\t\t\tretries 3\n\t\t}\n\t}\n}\n:80", "Caddyfile:5", "unrecognized"},
+		{"notify no url", "{\n\tapi_gateway {\n\t\tnotify\n\t}\n}\n:80", "Caddyfile:3", "wrong argument count"},
+		{"rotate unknown", ":80 {\n\troute {\n\t\tapi_key_rotate {\n\t\t\tevery 1h\n\t\t}\n\t}\n}", "Caddyfile:4", "unrecognized"},
+		{"rotate bad duration", ":80 {\n\troute {\n\t\tapi_key_rotate {\n\t\t\tmin_age x\n\t\t}\n\t}\n}", "Caddyfile:4", "invalid duration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := adapt(t, tt.input)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tt.line) || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("error %q, want it to name %s and say %q", err, tt.line, tt.msg)
+			}
+		})
+	}
+}
+
+// TestExampleCaddyfileAdapts keeps examples/Caddyfile and its JSON in step.
+func TestExampleCaddyfileAdapts(t *testing.T) {
+	assertExampleJSON(t, "examples/Caddyfile", "examples/Caddyfile.json")
+}
+
+// fuzzDirective feeds arbitrary Caddyfile text to a directive's parser: it may
+// fail, but never panic or hang.
+func fuzzDirective(f *testing.F, seeds []string, parse func(*caddyfile.Dispenser) error) {
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, input string) {
+		tokens, err := caddyfile.Tokenize([]byte(input), "Caddyfile")
+		if err != nil {
+			return
+		}
+		_ = parse(caddyfile.NewDispenser(tokens))
+	})
+}
+
+func FuzzCaddyfileAuth(f *testing.F) {
+	fuzzDirective(f, []string{
+		"api_auth", "api_auth {\n api_key {\n header X\n query q\n }\n}", "api_auth {\n api_key\n api_key\n}",
+		"api_auth {\n api_key {\n header\n }\n}", "api_auth {\n jwt\n}", "api_auth {{{", "api_auth }",
+	}, func(d *caddyfile.Dispenser) error { return new(Auth).UnmarshalCaddyfile(d) })
+}
+
+func FuzzCaddyfileAuthorize(f *testing.F) {
+	fuzzDirective(f, []string{
+		"api_authorize a b", "api_authorize {\n all a\n any b c\n ip 10.0.0.0/8\n}", "api_authorize {\n ip x\n}",
+		"api_authorize a {\n any\n}", "api_authorize \"\"",
+	}, func(d *caddyfile.Dispenser) error { return new(Authorize).UnmarshalCaddyfile(d) })
+}
+
+func FuzzCaddyfileKeyRotate(f *testing.F) {
+	fuzzDirective(f, []string{"api_key_rotate", "api_key_rotate {\n min_age 1m\n}", "api_key_rotate x", "api_key_rotate {\n min_age\n}"},
+		func(d *caddyfile.Dispenser) error { return new(KeyRotate).UnmarshalCaddyfile(d) })
+}
+
+func FuzzCaddyfileScope(f *testing.F) {
+	fuzzDirective(f, []string{"api_scope a", "api_scope", "api_scope a {\n}", "api_scope a\napi_scope b"},
+		func(d *caddyfile.Dispenser) error { return new(MatchScope).UnmarshalCaddyfile(d) })
+}
+
+func FuzzCaddyfileGlobal(f *testing.F) {
+	fuzzDirective(f, []string{
+		"api_gateway {\n keys {\n prefix a\n grace 1h\n max_age 2d\n warn_before 3h\n }\n}",
+		"api_gateway {\n redis redis://x\n}", "api_gateway {\n keys {\n grace -1\n }\n}", "api_gateway x",
+		"api_gateway {\n notify http://h/ {\n secret whsec_x\n timeout 1s\n }\n}", "api_gateway {\n notify {\n }\n}",
+	}, func(d *caddyfile.Dispenser) error { _, err := parseGlobalOption(d, nil); return err })
+}
+
+func adaptFile(src []byte, name string) ([]byte, []caddyconfig.Warning, error) {
+	return caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": name})
+}

@@ -1,0 +1,265 @@
+package apigate
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+
+	"github.com/apigate/caddy-apigate/authn"
+	"github.com/apigate/caddy-apigate/keystore"
+)
+
+var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+
+// testStore returns a store on a temporary folder with one key per scope set.
+func testStore(t testing.TB, scopes ...[]string) (*keystore.Store, []string) {
+	t.Helper()
+	s := keystore.New(&certmagic.FileStorage{Path: t.TempDir()}, keystore.Policy{})
+	var keys []string
+	for i, sc := range scopes {
+		_, key, err := s.Create(context.Background(), keystore.CreateRequest{Consumer: "c" + string(rune('0'+i)), Scopes: sc}, testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	return s, keys
+}
+
+func testAuth(s *keystore.Store) *Auth {
+	metricsOnce.Do(buildMetrics)
+	a := &Auth{logger: zap.NewNop(), now: func() time.Time { return testNow }}
+	a.methods = []AuthMethod{&APIKeyMethod{keys: authn.APIKey{Header: "X-Api-Key", Prefix: "agk", Keys: s}}}
+	a.mAllowed = decisions.WithLabelValues("api_auth", "allowed")
+	a.mNoCredential = decisions.WithLabelValues("api_auth", "no_credential")
+	return a
+}
+
+func testAuthorize(t testing.TB, az *Authorize) *Authorize {
+	t.Helper()
+	metricsOnce.Do(buildMetrics)
+	az.logger = zap.NewNop()
+	az.mAllowed = decisions.WithLabelValues("api_authorize", "allowed")
+	az.mNoIdentity = decisions.WithLabelValues("api_authorize", "no_identity")
+	az.mIP = decisions.WithLabelValues("api_authorize", "ip_not_allowed")
+	az.mScope = decisions.WithLabelValues("api_authorize", "insufficient_scope")
+	if err := az.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := az.provisionAnswers(); err != nil {
+		t.Fatal(err)
+	}
+	return az
+}
+
+// newRequest builds a request as Caddy's server prepares it: a replacer and the
+// vars map (with the client IP) in its context.
+func newRequest(method, target, clientIP string) (*http.Request, *caddy.Replacer) {
+	r := httptest.NewRequest(method, target, nil)
+	repl := caddy.NewReplacer()
+	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: clientIP})
+	return r.WithContext(ctx), repl
+}
+
+// recordNext is the next handler: it records the request it got.
+type recordNext struct {
+	called bool
+	req    *http.Request
+}
+
+func (n *recordNext) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	n.called, n.req = true, r
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func TestAuthHandler(t *testing.T) {
+	s, keys := testStore(t, []string{"orders:read", "tier:gold"})
+	a := testAuth(s)
+
+	t.Run("accepted", func(t *testing.T) {
+		r, repl := newRequest("GET", "/orders?x=1", "127.0.0.1")
+		r.Header.Set("X-API-Key", keys[0])
+		w := httptest.NewRecorder()
+		next := &recordNext{}
+		if err := a.ServeHTTP(w, r, next); err != nil {
+			t.Fatal(err)
+		}
+		if !next.called {
+			t.Fatal("next not called")
+		}
+		if next.req.Header.Get("X-API-Key") != "" {
+			t.Error("key not stripped")
+		}
+		for k, want := range map[string]string{
+			"http.auth.user.id": "c0", "http.auth.user.scopes": "orders:read tier:gold", "http.auth.user.method": "api_key",
+		} {
+			if got, _ := repl.GetString(k); got != want {
+				t.Errorf("%s = %q, want %q", k, got, want)
+			}
+		}
+		if id := identityFrom(next.req); id == nil || id.Consumer != "c0" {
+			t.Errorf("identity %+v", id)
+		}
+	})
+
+	for name, set := range map[string]func(*http.Request){
+		"none":        func(*http.Request) {},
+		"garbage":     func(r *http.Request) { r.Header.Set("X-API-Key", "garbage") },
+		"empty":       func(r *http.Request) { r.Header.Set("X-API-Key", "") },
+		"two headers": func(r *http.Request) { r.Header.Add("X-API-Key", keys[0]); r.Header.Add("X-API-Key", keys[0]) },
+		"header+bearer": func(r *http.Request) {
+			r.Header.Set("X-API-Key", keys[0])
+			r.Header.Set("Authorization", "Bearer "+keys[0])
+		},
+		"two bearers": func(r *http.Request) {
+			r.Header.Add("Authorization", "Bearer "+keys[0])
+			r.Header.Add("Authorization", "Bearer "+keys[0])
+		},
+		"bearer empty": func(r *http.Request) { r.Header.Set("Authorization", "Bearer agk_") },
+		"control":      func(r *http.Request) { r.Header.Set("X-API-Key", "agk_\x00\x01") },
+		"huge":         func(r *http.Request) { r.Header.Set("X-API-Key", strings.Repeat("A", 1<<16)) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, _ := newRequest("GET", "/", "127.0.0.1")
+			set(r)
+			w := httptest.NewRecorder()
+			next := &recordNext{}
+			if err := a.ServeHTTP(w, r, next); err != nil {
+				t.Fatal(err)
+			}
+			if next.called || w.Code != 401 {
+				t.Fatalf("status %d, next called %v", w.Code, next.called)
+			}
+			if !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), `Bearer realm="api"`) || w.Header().Get("Content-Type") != "application/problem+json" {
+				t.Errorf("headers %v", w.Header())
+			}
+			if strings.Contains(w.Body.String(), keys[0]) {
+				t.Error("the answer echoes the key")
+			}
+		})
+	}
+
+	t.Run("non-key bearer is not ours", func(t *testing.T) {
+		r, _ := newRequest("GET", "/", "127.0.0.1")
+		r.Header.Set("Authorization", "Bearer eyJhbGciOi.x.y")
+		w := httptest.NewRecorder()
+		if err := a.ServeHTTP(w, r, &recordNext{}); err != nil {
+			t.Fatal(err)
+		}
+		if w.Header().Get("WWW-Authenticate") != `Bearer realm="api"` {
+			t.Errorf("a JWT counted as a malformed key: %v", w.Header())
+		}
+	})
+}
+
+func TestAuthorizeHandler(t *testing.T) {
+	id := &authn.Identity{Consumer: "c", Scopes: []string{"orders:read", "support"}}
+	tests := []struct {
+		name string
+		az   Authorize
+		id   *authn.Identity
+		ip   string
+		want int
+	}{
+		{"no identity", Authorize{}, nil, "127.0.0.1", 401},
+		{"any identity", Authorize{}, id, "127.0.0.1", 200},
+		{"all held", Authorize{All: []string{"orders:read"}}, id, "127.0.0.1", 200},
+		{"all missing one", Authorize{All: []string{"orders:read", "orders:write"}}, id, "127.0.0.1", 403},
+		{"any held", Authorize{Any: []string{"admin", "support"}}, id, "127.0.0.1", 200},
+		{"any none", Authorize{Any: []string{"admin", "ops"}}, id, "127.0.0.1", 403},
+		{"all and any", Authorize{All: []string{"orders:read"}, Any: []string{"admin"}}, id, "127.0.0.1", 403},
+		{"ip in", Authorize{IPs: []string{"10.0.0.0/8"}}, id, "10.1.2.3", 200},
+		{"ip out", Authorize{IPs: []string{"10.0.0.0/8"}}, id, "11.1.2.3", 403},
+		{"ip unknown", Authorize{IPs: []string{"10.0.0.0/8"}}, id, "", 403},
+		{"ipv6", Authorize{IPs: []string{"2001:db8::/32"}}, id, "2001:db8::5", 200},
+		{"mapped v4", Authorize{IPs: []string{"10.0.0.1"}}, id, "::ffff:10.0.0.1", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			az := testAuthorize(t, &tt.az)
+			r, _ := newRequest("GET", "/", tt.ip)
+			if tt.id != nil {
+				caddyhttp.SetVar(r.Context(), identityVar, tt.id)
+			}
+			w := httptest.NewRecorder()
+			if err := az.ServeHTTP(w, r, &recordNext{}); err != nil {
+				t.Fatal(err)
+			}
+			if w.Code != tt.want {
+				t.Fatalf("status %d, want %d", w.Code, tt.want)
+			}
+			if tt.want == 403 && len(tt.az.IPs) == 0 && !strings.Contains(w.Header().Get("WWW-Authenticate"), `error="insufficient_scope"`) {
+				t.Errorf("WWW-Authenticate %q", w.Header().Get("WWW-Authenticate"))
+			}
+		})
+	}
+}
+
+// BenchmarkAuthAPIKey measures api_auth's whole request path for a valid key:
+// find, parse, look up, verify, strip, set placeholders.
+func BenchmarkAuthAPIKey(b *testing.B) {
+	s, keys := testStore(b, []string{"orders:read"})
+	a := testAuth(s)
+	az := testAuthorize(b, &Authorize{All: []string{"orders:read"}})
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { return nil })
+	chain := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { return az.ServeHTTP(w, r, next) })
+	r, _ := newRequest("GET", "/orders", "127.0.0.1")
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Header.Set("X-Api-Key", keys[0])
+		if err := a.ServeHTTP(w, r, chain); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestKeyRotateHandler(t *testing.T) {
+	s, keys := testStore(t, []string{"orders:read"})
+	e, _ := s.Authenticate(keys[0], testNow)
+	metricsOnce.Do(buildMetrics)
+	h := &KeyRotate{app: &App{store: s}, logger: zap.NewNop(), minAge: time.Minute}
+	id := &authn.Identity{Consumer: e.Record.Consumer, KeyID: e.Record.ID, Method: "api_key"}
+	serve := func(method string, id *authn.Identity, now time.Time) *httptest.ResponseRecorder {
+		h.now = func() time.Time { return now }
+		r, _ := newRequest(method, "/rotate", "127.0.0.1")
+		if id != nil {
+			caddyhttp.SetVar(r.Context(), identityVar, id)
+		}
+		w := httptest.NewRecorder()
+		if err := h.ServeHTTP(w, r, nil); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	if w := serve("GET", id, testNow); w.Code != 405 || w.Header().Get("Allow") != "POST" {
+		t.Fatalf("GET: %d %v", w.Code, w.Header())
+	}
+	if w := serve("POST", nil, testNow); w.Code != 401 {
+		t.Fatalf("no identity: %d", w.Code)
+	}
+	if w := serve("POST", &authn.Identity{Consumer: "x", Method: "jwt"}, testNow); w.Code != 401 {
+		t.Fatalf("jwt identity: %d", w.Code)
+	}
+	w := serve("POST", id, testNow.Add(30*time.Second))
+	if w.Code != 429 || w.Header().Get("Retry-After") != "31" {
+		t.Fatalf("too young: %d Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+	w = serve("POST", id, testNow.Add(2*time.Minute))
+	if w.Code != 201 || !strings.Contains(w.Body.String(), `"key": "agk_`) {
+		t.Fatalf("rotate: %d %s", w.Code, w.Body)
+	}
+	if w := serve("POST", id, testNow.Add(3*time.Minute)); w.Code != 409 {
+		t.Fatalf("second rotation: %d", w.Code)
+	}
+}

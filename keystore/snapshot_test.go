@@ -1,0 +1,58 @@
+package keystore
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+)
+
+func TestSnapshotStart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := New(&certmagic.FileStorage{Path: dir}, Policy{})
+	_, before := mustCreate(t, a, CreateRequest{Consumer: "before", Scopes: []string{"x"}}, t0)
+	loadedAt := time.Now()
+	if err := a.WriteSnapshot(ctx, loadedAt); err != nil {
+		t.Fatal(err)
+	}
+	if age := a.SnapshotAge(ctx, loadedAt.Add(time.Minute)); age != time.Minute {
+		t.Fatalf("snapshot age %v", age)
+	}
+	// Changes after the snapshot: a new key, and a revocation of the old one.
+	_, after := mustCreate(t, a, CreateRequest{Consumer: "after"}, t0)
+	id, _, _ := ParseKey(DefaultPrefix, before)
+	if _, err := a.Revoke(ctx, id, t0); err != nil {
+		t.Fatal(err)
+	}
+
+	b := New(&certmagic.FileStorage{Path: dir}, Policy{})
+	used, err := b.LoadFast(ctx, time.Now())
+	if err != nil || !used {
+		t.Fatalf("LoadFast: used %v, %v", used, err)
+	}
+	if _, res := b.Authenticate(after, t0); res != Accepted {
+		t.Fatalf("key created after the snapshot: %v", res)
+	}
+	if _, res := b.Authenticate(before, t0.Add(time.Second)); res != Revoked {
+		t.Fatalf("key revoked after the snapshot: %v", res)
+	}
+	if changed, _ := b.Refresh(ctx, time.Now()); len(changed) != 0 {
+		t.Fatalf("refresh after a fast start reloaded %v again", changed)
+	}
+
+	// A stale or corrupt snapshot is not used; the full load still works.
+	c := New(&certmagic.FileStorage{Path: dir}, Policy{})
+	if used, err := c.LoadFast(ctx, time.Now().Add(maxSnapshotAge+time.Minute)); used || err != nil || c.Len() != 2 {
+		t.Fatalf("stale snapshot: used %v, %v, %d keys", used, err, c.Len())
+	}
+	if err := os.WriteFile(filepath.Join(dir, SnapshotPath), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if used, err := c.LoadFast(ctx, time.Now()); used || err != nil || c.Len() != 2 {
+		t.Fatalf("corrupt snapshot: used %v, %v, %d keys", used, err, c.Len())
+	}
+}
