@@ -133,24 +133,20 @@ var inspectReasons = []string{
 
 // Answers that do not depend on the request.
 var (
-	bodyTooLarge       = problemBody(http.StatusRequestEntityTooLarge, "the request body is larger than this API accepts")
-	bodyUnsupported    = problemBody(http.StatusUnsupportedMediaType, "this API does not accept request bodies of this content type")
-	bodyMalformedJSON  = problemBody(http.StatusBadRequest, "the request body is not well-formed JSON")
-	bodyTooDeepJSON    = problemBody(http.StatusBadRequest, "the request body's JSON is nested deeper than this API accepts")
-	bodyUnreadable     = problemBody(http.StatusBadRequest, "the request body could not be read to its end")
-	bodyPathProblems   = map[inspect.PathProblem][]byte{}
-	bodyPathProblemsMu sync.Once
-)
-
-func pathProblemBody(p inspect.PathProblem) []byte {
-	bodyPathProblemsMu.Do(func() {
-		for _, pp := range []inspect.PathProblem{inspect.PathEncodedSlash, inspect.PathDotSegment, inspect.PathDoubleSlash,
+	bodyTooLarge      = problemBody(http.StatusRequestEntityTooLarge, "the request body is larger than this API accepts")
+	bodyUnsupported   = problemBody(http.StatusUnsupportedMediaType, "this API does not accept request bodies of this content type")
+	bodyMalformedJSON = problemBody(http.StatusBadRequest, "the request body is not well-formed JSON")
+	bodyTooDeepJSON   = problemBody(http.StatusBadRequest, "the request body's JSON is nested deeper than this API accepts")
+	bodyUnreadable    = problemBody(http.StatusBadRequest, "the request body could not be read to its end")
+	bodyPathProblems  = func() map[inspect.PathProblem][]byte {
+		m := map[inspect.PathProblem][]byte{}
+		for _, p := range []inspect.PathProblem{inspect.PathEncodedSlash, inspect.PathDotSegment, inspect.PathDoubleSlash,
 			inspect.PathBackslash, inspect.PathNUL, inspect.PathBadEscape, inspect.PathControl, inspect.PathDoubleEncoded, inspect.PathNotAbsolute} {
-			bodyPathProblems[pp] = problemBody(http.StatusBadRequest, "the request path is not acceptable: "+pp.Describe())
+			m[p] = problemBody(http.StatusBadRequest, "the request path is not acceptable: "+p.Describe())
 		}
-	})
-	return bodyPathProblems[p]
-}
+		return m
+	}()
+)
 
 // CaddyModule returns the Caddy module information.
 func (Inspect) CaddyModule() caddy.ModuleInfo {
@@ -315,7 +311,7 @@ func (in *Inspect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 func (in *Inspect) checkRequest(r *http.Request, rec *auditRecorder) (cleanup func(), ref *refusal) {
 	if in.strict && !(r.Method == http.MethodConnect && !strings.HasPrefix(r.RequestURI, "/")) {
 		if prob := inspect.CheckPath(requestPath(r)); prob != inspect.PathOK {
-			return nil, &refusal{http.StatusBadRequest, string(prob), pathProblemBody(prob)}
+			return nil, &refusal{http.StatusBadRequest, string(prob), bodyPathProblems[prob]}
 		}
 	}
 	if in.detector.Enabled() {
