@@ -137,10 +137,12 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			continue
 		}
 		if err != nil {
-			if a.Lockout != nil {
+			// A credential that could not be checked (an identity provider
+			// down: 503) is not a failed login.
+			if rej, ok := err.(*authn.Rejection); a.Lockout != nil && (!ok || rej.Status != http.StatusServiceUnavailable) {
 				a.Lockout.fail(now, ip)
 			}
-			return a.reject(w, err)
+			return a.reject(w, r, err)
 		}
 		if a.UpstreamToken != nil {
 			if ok, err := a.applyUpstreamToken(w, r, id, now); !ok {
@@ -152,15 +154,20 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if id.KeyInGrace && a.app != nil {
 			a.app.noteGraceUse(id.KeyID, id.Consumer, now)
 		}
+		observeLatency("api_auth", now)
 		return next.ServeHTTP(w, r)
 	}
 	if len(r.Header.Values("Authorization")) > 0 {
 		// A credential was sent that no method could use (a malformed or empty
 		// token, another scheme): the same answer as any invalid credential.
 		r.Header.Del("Authorization")
-		return a.reject(w, authn.ErrMalformed)
+		if a.Lockout != nil {
+			a.Lockout.fail(now, ip)
+		}
+		return a.reject(w, r, authn.ErrMalformed)
 	}
 	a.mNoCredential.Inc()
+	recordDecision(r, "api_auth", "no_credential")
 	if c := a.logger.Check(zapcore.DebugLevel, "no credential"); c != nil {
 		c.Write(zap.String("client_ip", ip.String()))
 	}
@@ -170,6 +177,7 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 
 func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *authn.Identity) {
 	caddyhttp.SetVar(r.Context(), identityVar, id)
+	annotateIdentity(r, id)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", id.Consumer)
 		repl.Set("http.auth.user.scopes", id.ScopeString)
@@ -193,12 +201,13 @@ func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *authn.Identity
 
 // reject answers a present but unacceptable credential. Unknown, revoked,
 // expired, mistyped and malformed keys get the same bytes.
-func (a *Auth) reject(w http.ResponseWriter, err error) error {
+func (a *Auth) reject(w http.ResponseWriter, r *http.Request, err error) error {
 	rej, ok := err.(*authn.Rejection)
 	if !ok {
 		rej = authn.ErrMalformed
 	}
 	decisions.WithLabelValues("api_auth", rej.Label).Inc()
+	recordDecision(r, "api_auth", rej.Label)
 	if c := a.logger.Check(zapcore.DebugLevel, "credential rejected"); c != nil {
 		c.Write(zap.String("reason", rej.Reason))
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -95,24 +96,29 @@ func (az *Authorize) Validate() error {
 }
 
 func (az *Authorize) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	start := time.Now()
 	id := identityFrom(r)
 	if id == nil {
 		az.mNoIdentity.Inc()
+		recordDecision(r, "api_authorize", "no_identity")
 		w.Header().Set("WWW-Authenticate", challengeBare)
 		return writeProblem(w, http.StatusUnauthorized, bodyUnauthenticated)
 	}
 	if len(az.prefixes) > 0 && !addrIn(clientIP(r), az.prefixes) {
 		az.mIP.Inc()
+		recordDecision(r, "api_authorize", "ip_not_allowed")
 		az.debug("client address not allowed", id.Consumer)
 		return writeProblem(w, http.StatusForbidden, bodyIPForbidden)
 	}
 	if !id.HasAll(az.All) || !id.HasAny(az.Any) {
 		az.mScope.Inc()
+		recordDecision(r, "api_authorize", "insufficient_scope")
 		az.debug("insufficient scope", id.Consumer)
 		w.Header().Set("WWW-Authenticate", az.challenge)
 		return writeProblem(w, http.StatusForbidden, az.bodyForbidden)
 	}
 	az.mAllowed.Inc()
+	observeLatency("api_authorize", start)
 	return next.ServeHTTP(w, r)
 }
 

@@ -2,6 +2,8 @@ package apigate
 
 import (
 	"encoding/json"
+	"math"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/apigate/caddy-apigate/authn"
+	"github.com/apigate/caddy-apigate/inspect"
 	"github.com/apigate/caddy-apigate/limiter"
 )
 
@@ -1120,3 +1123,202 @@ func (z *RateZone) setBurst(d *caddyfile.Dispenser, s string) error {
 }
 
 var _ caddyfile.Unmarshaler = (*RateLimit)(nil)
+
+func parseInspect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	in := new(Inspect)
+	err := in.UnmarshalCaddyfile(h.Dispenser)
+	return in, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	api_inspect [<matcher>] {
+//		max_body      <size>          # 413 above it, e.g. 1MB
+//		json_depth    <n>             # 400 for deeper or malformed JSON
+//		content_types <type>...       # 415 for request bodies of other types
+//		block         sqli|xss...     # 403 for injection in query, path, form, JSON
+//		paths         strict|off      # default strict
+//		mask          [card] [email] [regex <name> <pattern>]... {
+//			card
+//			email
+//			regex <name> <pattern>
+//		}
+//		audit [{
+//			bodies <size>             # log this much of each body, masked
+//		}]
+//	}
+func (in *Inspect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("api_inspect: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "max_body":
+			size, err := parseSizeArg(d)
+			if err != nil {
+				return err
+			}
+			in.MaxBody = size
+		case "json_depth":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(d.Val())
+			if err != nil || n < 1 {
+				return d.Errf("api_inspect: json_depth %q must be a positive integer", d.Val())
+			}
+			in.JSONDepth = n
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "content_types":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			for _, a := range args {
+				if _, err := path.Match(a, "x/y"); err != nil || !strings.Contains(a, "/") {
+					return d.Errf("api_inspect: content_types: %q is not a media type or pattern", a)
+				}
+			}
+			in.ContentTypes = args
+		case "block":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			for _, a := range args {
+				if a != "sqli" && a != "xss" {
+					return d.Errf("api_inspect: block: unknown attack %q (want sqli, xss)", a)
+				}
+			}
+			in.Block = args
+		case "paths":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			if v := d.Val(); v != "strict" && v != "off" {
+				return d.Errf("api_inspect: paths must be strict or off, not %q", v)
+			}
+			in.Paths = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "mask":
+			in.Mask = new(MaskConfig)
+			if err := in.Mask.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "audit":
+			in.Audit = new(AuditConfig)
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				switch d.Val() {
+				case "bodies":
+					if in.Audit.Bodies != 0 {
+						return d.Err("api_inspect: audit: duplicate subdirective \"bodies\"")
+					}
+					size, err := parseSizeArg(d)
+					if err != nil {
+						return err
+					}
+					in.Audit.Bodies = size
+				default:
+					return d.Errf("api_inspect: audit: unrecognized subdirective %q", d.Val())
+				}
+			}
+		default:
+			return d.Errf("api_inspect: unrecognized subdirective %q", name)
+		}
+	}
+	return nil
+}
+
+// unmarshalCaddyfile reads mask rules given inline and in a block.
+func (mc *MaskConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	names := map[string]bool{}
+	read := func(kind string, args func() (string, bool)) error {
+		switch kind {
+		case "card":
+			if mc.Card {
+				return d.Err("api_inspect: mask: card given twice")
+			}
+			mc.Card = true
+		case "email":
+			if mc.Email {
+				return d.Err("api_inspect: mask: email given twice")
+			}
+			mc.Email = true
+		case "regex":
+			name, ok1 := args()
+			pattern, ok2 := args()
+			if !ok1 || !ok2 {
+				return d.Err("api_inspect: mask: regex needs a name and a pattern")
+			}
+			if names[name] {
+				return d.Errf("api_inspect: mask: regex %q given twice", name)
+			}
+			names[name] = true
+			if _, err := inspect.NewMasker(inspect.MaskConfig{Regex: []inspect.MaskRule{{Name: name, Pattern: pattern}}}); err != nil {
+				return d.Errf("api_inspect: %v", err)
+			}
+			mc.Regex = append(mc.Regex, MaskRegex{Name: name, Pattern: pattern})
+		default:
+			return d.Errf("api_inspect: mask: unknown kind %q (want card, email, regex <name> <pattern>)", kind)
+		}
+		return nil
+	}
+	next := func() (string, bool) {
+		if !d.NextArg() {
+			return "", false
+		}
+		return d.Val(), true
+	}
+	given := false
+	for d.NextArg() {
+		given = true
+		if err := read(d.Val(), next); err != nil {
+			return err
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		given = true
+		if err := read(d.Val(), next); err != nil {
+			return err
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	if !given {
+		return d.Err("api_inspect: mask needs card, email or regex <name> <pattern>")
+	}
+	return nil
+}
+
+// parseSizeArg reads one size argument (1MB, 512KiB, 1048576), as Caddy's
+// request_body max_size does.
+func parseSizeArg(d *caddyfile.Dispenser) (int64, error) {
+	if !d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	size, err := humanize.ParseBytes(d.Val())
+	if err != nil || size > math.MaxInt64 {
+		return 0, d.Errf("%s: invalid size %q: %v", d.Val(), d.Val(), err)
+	}
+	if d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	return int64(size), nil
+}
+
+var _ caddyfile.Unmarshaler = (*Inspect)(nil)

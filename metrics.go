@@ -22,6 +22,14 @@ var (
 	// idpRequests counts the gateway's requests to identity providers: kind is
 	// jwks or introspect; result is ok or error.
 	idpRequests *prometheus.CounterVec
+
+	// rejections counts the requests the plugin's handlers refused, by handler
+	// and reason (recordDecision in decision.go).
+	rejections *prometheus.CounterVec
+
+	// handlerDuration is the latency a handler of the plugin adds to a request:
+	// the time it spends before passing the request on or answering it.
+	handlerDuration *prometheus.HistogramVec
 )
 
 func buildMetrics() {
@@ -37,6 +45,19 @@ func buildMetrics() {
 		Name:      "idp_requests_total",
 		Help:      "Requests of the gateway to identity providers (JWKS fetches, token introspection), by kind and result.",
 	}, []string{"kind", "result"})
+	rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "apigate",
+		Name:      "rejections_total",
+		Help:      "Requests refused by the caddy-apigate handlers, by handler and reason.",
+	}, []string{"handler", "reason"})
+	handlerDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "caddy",
+		Subsystem: "apigate",
+		Name:      "handler_duration_seconds",
+		Help:      "Latency added by the caddy-apigate handlers, by handler.",
+		Buckets:   []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1},
+	}, []string{"handler"})
 }
 
 // registerMetrics registers the plugin's collectors with the registry of ctx.
@@ -46,7 +67,7 @@ func registerMetrics(ctx caddy.Context, collectors ...prometheus.Collector) erro
 	if reg == nil {
 		return nil
 	}
-	for _, c := range append([]prometheus.Collector{decisions}, collectors...) {
+	for _, c := range append([]prometheus.Collector{decisions, idpRequests, rejections, handlerDuration}, collectors...) {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {

@@ -26,6 +26,7 @@ func init() {
 	caddy.RegisterModule(adminAPI{})
 	caddy.RegisterModule(Cache{})
 	caddy.RegisterModule(RateLimit{})
+	caddy.RegisterModule(Inspect{})
 
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)
@@ -34,11 +35,13 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("api_key_rotate", parseKeyRotate)
 	httpcaddyfile.RegisterHandlerDirective("api_jwks", parseJWKS)
 	httpcaddyfile.RegisterHandlerDirective("api_cache", parseCache)
+	httpcaddyfile.RegisterHandlerDirective("api_inspect", parseInspect)
 
 	// Handler order: api_inspect, api_auth, api_authorize, api_rate_limit,
 	// api_cache, all before basic_auth. Each registration goes right before
 	// basic_auth, after the ones registered earlier, so the order here is the
 	// order of the handlers.
+	httpcaddyfile.RegisterDirectiveOrder("api_inspect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_auth", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_authorize", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_rate_limit", httpcaddyfile.Before, "basic_auth")

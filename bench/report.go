@@ -37,8 +37,11 @@ type result struct {
 	Errors   int64   `json:"errors"`
 	// FirstError is an example of the errors, if any.
 	FirstError string `json:"first_error,omitempty"`
-	// Ratio is RPS divided by plain's; absent without plain.
+	// Ratio is RPS divided by the baseline's (plain's, unless Baseline names
+	// another variant); absent without it.
 	Ratio *float64 `json:"ratio,omitempty"`
+	// Baseline is the variant Ratio compares with, when it is not plain.
+	Baseline string `json:"baseline,omitempty"`
 	// Target is the ratio the variant should reach; absent where it has none.
 	Target float64 `json:"target,omitempty"`
 	// Verdict is PASS, BELOW or ERRORS against the target, or FAILED; empty without
@@ -62,22 +65,27 @@ func (s *variantStats) result(name string, target float64) result {
 	}
 }
 
-// compare fills every result's ratio to plain and its verdict against its target.
+// compare fills every result's ratio to its baseline (plain, unless the variant
+// names another) and its verdict against its target.
 func (r *report) compare() {
-	var plain *result
+	byName := map[string]*result{}
 	for i := range r.Results {
-		if r.Results[i].Variant == "plain" && r.Results[i].Failure == "" && r.Results[i].RPS > 0 {
-			plain = &r.Results[i]
+		if r.Results[i].Failure == "" && r.Results[i].RPS > 0 {
+			byName[r.Results[i].Variant] = &r.Results[i]
 		}
 	}
 	for i := range r.Results {
 		res := &r.Results[i]
+		base := baselineOf(res.Variant)
+		if base != "plain" {
+			res.Baseline = base
+		}
 		switch {
 		case res.Failure != "":
 			res.Verdict = "FAILED"
 			continue
-		case plain != nil:
-			ratio := res.RPS / plain.RPS
+		case byName[base] != nil:
+			ratio := res.RPS / byName[base].RPS
 			res.Ratio = &ratio
 		}
 		switch {
@@ -134,6 +142,9 @@ func (r *report) table(out io.Writer) {
 		ratio := "-"
 		if res.Ratio != nil {
 			ratio = fmt.Sprintf("%.2f", *res.Ratio)
+		}
+		if res.Baseline != "" && res.Ratio != nil {
+			ratio += " (vs " + res.Baseline + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%.2f\t%.2f\t%d\t%d\t%s\t%s\t%s\n",
 			res.Variant, res.RPS, spread(res.RoundsRPS), res.P50Ms, res.P99Ms, res.Requests, res.Errors, ratio, fmtTarget(res.Target), res.Verdict)

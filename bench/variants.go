@@ -24,6 +24,9 @@ type variant struct {
 	// target is the share of plain's requests/s the variant should reach (0.90 means
 	// at least 90%); zero means no target.
 	target float64
+	// baseline names the variant target and the ratio compare with, when it is
+	// not plain (a variant that POSTs compares with plain_post).
+	baseline string
 	// setup runs once Caddy is up, before any request to the variant, and returns the
 	// headers every request sends (a credential, say).
 	setup func(ctx context.Context, s setupEnv) (http.Header, error)
@@ -65,6 +68,29 @@ var variants = []variant{
 }`,
 		target: 0.90,
 		setup:  apiKeySetup("orders:read"),
+	},
+	{
+		name:   "plain_post",
+		site:   `reverse_proxy {$BENCH_UPSTREAM}`,
+		setup:  jsonSetup,
+		method: http.MethodPost,
+		body:   benchJSON1K,
+	},
+	{
+		name: "inspect",
+		site: `route {
+	api_inspect {
+		json_depth 32
+		content_types application/json
+		block sqli xss
+	}
+	reverse_proxy {$BENCH_UPSTREAM}
+}`,
+		target:   0.85,
+		baseline: "plain_post",
+		setup:    jsonSetup,
+		method:   http.MethodPost,
+		body:     benchJSON1K,
 	},
 	{
 		// A limit no request reaches: every request pays for the decision.
@@ -151,6 +177,29 @@ func jwtSetup(_ context.Context, _ setupEnv) (http.Header, error) {
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+tok)
 	return h, nil
+}
+
+// benchJSON1K is a 1 KiB JSON order, as an API client would POST it: nested
+// objects and arrays, names with apostrophes, prose with punctuation.
+var benchJSON1K = func() []byte {
+	doc := `{"order":{"id":"ord_1042","customer":{"name":"Mary O'Connor","email":"mary@example.com","address":{"street":"12 Baker Street","city":"London","zip":"NW1 6XE"}},"items":[{"sku":"A-100","name":"Blue mug","qty":2,"price":12.5},{"sku":"B-220","name":"Tea (earl grey)","qty":1,"price":8.25},{"sku":"C-310","name":"Spoon set","qty":1,"price":15}],"notes":"Please leave it at the door; ring twice if nobody answers.","gift":false,"coupon":null,"tags":["priority","gift-wrap","eu"]},"meta":{"client":"web","version":"2.4.1","ts":"2026-01-02T03:04:05Z"},"history":[{"at":"2026-01-01T10:00:00Z","status":"created"},{"at":"2026-01-01T10:05:00Z","status":"paid"}],"comment":"Deliver between 9 and 5, not on weekends & holidays.","pad":"`
+	const size = 1024
+	return []byte(doc + strings.Repeat("x", size-len(doc)-2) + `"}`)
+}()
+
+// jsonSetup makes every request send Content-Type: application/json.
+func jsonSetup(context.Context, setupEnv) (http.Header, error) {
+	return http.Header{"Content-Type": {"application/json"}}, nil
+}
+
+// baselineOf returns the variant a variant compares with.
+func baselineOf(name string) string {
+	for _, v := range variants {
+		if v.name == name && v.baseline != "" {
+			return v.baseline
+		}
+	}
+	return "plain"
 }
 
 // apiKeySetup returns a setup that creates an API key with the given scopes through

@@ -1,0 +1,563 @@
+// Package inspect holds the request and response inspection of api_inspect as
+// plain Go, with no dependency on Caddy: a streaming JSON checker, a request
+// path checker, payload scanning on libinjection, form scanning, a streaming
+// response masker and a body spool. Every parser here works on a stream with
+// bounded memory, never on a whole body, and never recurses, so deep or long
+// input cannot exhaust the stack or the heap.
+package inspect
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// JSON errors. A *JSONError wraps one of them.
+var (
+	// ErrJSONSyntax is malformed JSON.
+	ErrJSONSyntax = errors.New("malformed JSON")
+	// ErrJSONDepth is JSON nested deeper than the limit.
+	ErrJSONDepth = errors.New("JSON nested too deeply")
+)
+
+// JSONError is a JSON document that failed a check, with the byte offset where
+// it failed.
+type JSONError struct {
+	Err    error // ErrJSONSyntax or ErrJSONDepth
+	Offset int64
+}
+
+func (e *JSONError) Error() string {
+	return e.Err.Error() + " at byte " + strconv.FormatInt(e.Offset, 10)
+}
+
+func (e *JSONError) Unwrap() error { return e.Err }
+
+// DefaultStringWindow is how many bytes of one string value the checker hands
+// to OnString at a time. Longer strings are handed over in overlapping windows
+// (StringOverlap bytes of overlap), so memory stays bounded.
+const (
+	DefaultStringWindow = 16 << 10
+	StringOverlap       = 512
+)
+
+// maxKeyLen is how much of an object key the checker keeps to name a location.
+const maxKeyLen = 64
+
+// states of the JSON checker.
+const (
+	jsValue      = iota // expecting a value
+	jsValueOrEnd        // expecting a value or ']' (just after '[')
+	jsAfterValue        // expecting ',', ']' or '}' or the end
+	jsKeyOrEnd          // expecting a key or '}' (just after '{')
+	jsKey               // expecting a key (after ',')
+	jsColon             // expecting ':'
+	jsString            // inside a string
+	jsEscape            // after '\' inside a string
+	jsUnicode           // inside \uXXXX
+	jsNumMinus          // after '-'
+	jsNumZero           // after a leading 0
+	jsNumInt            // in the integer part
+	jsNumDot            // after '.'
+	jsNumFrac           // in the fraction
+	jsNumE              // after 'e'
+	jsNumESign          // after 'e+' or 'e-'
+	jsNumExp            // in the exponent
+	jsLiteral           // inside true, false or null
+	jsDone              // after the top-level value
+)
+
+// frame is one open container.
+type frame struct {
+	object bool
+	index  int    // element index in an array
+	key    []byte // current key in an object (truncated to maxKeyLen)
+	keyCut bool   // key was truncated
+}
+
+// JSONChecker checks a JSON document fed to it in pieces: well-formedness (RFC
+// 8259 grammar) and nesting depth. It keeps one frame per open container and a
+// bounded window of the current string, never the document. With OnString set,
+// it hands every string value (not object keys), decoded, to OnString.
+//
+// The zero value checks with no depth limit. A JSONChecker is not safe for
+// concurrent use; Reset makes it reusable.
+type JSONChecker struct {
+	// MaxDepth is the deepest nesting allowed: 1 allows `{"a":1}` but not
+	// `{"a":[1]}`. Zero means no limit.
+	MaxDepth int
+	// OnString, when set, receives each string value decoded from its escapes,
+	// in windows of at most StringWindow bytes. A non-nil error stops the check
+	// and is returned by Write. The slice is valid only during the call.
+	OnString func(value []byte) error
+	// StringWindow overrides DefaultStringWindow.
+	StringWindow int
+
+	state   int
+	stack   []frame
+	offset  int64
+	lit     string // the literal being matched
+	litPos  int
+	hexLeft int
+	hexVal  rune
+	hiSurr  rune // pending high surrogate of a \u pair, or 0
+	inKey   bool // the string being read is an object key
+	sbuf    []byte
+	err     error
+}
+
+// Reset prepares the checker for a new document, keeping its settings and
+// buffers.
+func (c *JSONChecker) Reset() {
+	c.state = jsValue
+	c.stack = c.stack[:0]
+	c.offset = 0
+	c.hiSurr = 0
+	c.sbuf = c.sbuf[:0]
+	c.err = nil
+}
+
+// Depth returns the current nesting depth.
+func (c *JSONChecker) Depth() int { return len(c.stack) }
+
+func (c *JSONChecker) fail(err error, at int) error {
+	c.err = &JSONError{Err: err, Offset: c.offset + int64(at)}
+	return c.err
+}
+
+func (c *JSONChecker) window() int {
+	if c.StringWindow > StringOverlap {
+		return c.StringWindow
+	}
+	return DefaultStringWindow
+}
+
+// Write feeds the next piece of the document. It returns a *JSONError at the
+// first fault, or OnString's error; after an error every call returns it.
+func (c *JSONChecker) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	for i := 0; i < len(p); i++ {
+		if c.err != nil {
+			return i, c.err
+		}
+		b := p[i]
+		switch c.state {
+		case jsString:
+			// Fast path over ordinary string bytes.
+			j := i
+			for j < len(p) {
+				ch := p[j]
+				if ch == '"' || ch == '\\' || ch < 0x20 {
+					break
+				}
+				j++
+			}
+			if j > i {
+				c.addString(p[i:j])
+			}
+			if j == len(p) {
+				i = j
+				continue
+			}
+			i = j
+			b = p[i]
+			switch {
+			case b == '"':
+				if err := c.endString(); err != nil {
+					c.err = err
+					return i, err
+				}
+			case b == '\\':
+				c.state = jsEscape
+			default:
+				return i, c.fail(ErrJSONSyntax, i)
+			}
+		case jsEscape:
+			var r byte
+			switch b {
+			case '"', '\\', '/':
+				r = b
+			case 'b':
+				r = '\b'
+			case 'f':
+				r = '\f'
+			case 'n':
+				r = '\n'
+			case 'r':
+				r = '\r'
+			case 't':
+				r = '\t'
+			case 'u':
+				c.state, c.hexLeft, c.hexVal = jsUnicode, 4, 0
+				continue
+			default:
+				return i, c.fail(ErrJSONSyntax, i)
+			}
+			c.flushSurrogate()
+			c.addString([]byte{r})
+			c.state = jsString
+		case jsUnicode:
+			v, ok := hexVal(b)
+			if !ok {
+				return i, c.fail(ErrJSONSyntax, i)
+			}
+			c.hexVal = c.hexVal<<4 | rune(v)
+			c.hexLeft--
+			if c.hexLeft == 0 {
+				c.addRune(c.hexVal)
+				c.state = jsString
+			}
+		case jsValue, jsValueOrEnd:
+			switch b {
+			case ' ', '\t', '\n', '\r':
+			case '{':
+				if err := c.push(true, i); err != nil {
+					return i, err
+				}
+				c.state = jsKeyOrEnd
+			case '[':
+				if err := c.push(false, i); err != nil {
+					return i, err
+				}
+				c.state = jsValueOrEnd
+			case '"':
+				c.inKey = false
+				c.sbuf = c.sbuf[:0]
+				c.state = jsString
+			case '-':
+				c.state = jsNumMinus
+			case '0':
+				c.state = jsNumZero
+			case 't':
+				c.lit, c.litPos, c.state = "true", 1, jsLiteral
+			case 'f':
+				c.lit, c.litPos, c.state = "false", 1, jsLiteral
+			case 'n':
+				c.lit, c.litPos, c.state = "null", 1, jsLiteral
+			case ']':
+				if c.state != jsValueOrEnd {
+					return i, c.fail(ErrJSONSyntax, i)
+				}
+				c.pop()
+			default:
+				if b >= '1' && b <= '9' {
+					c.state = jsNumInt
+					continue
+				}
+				return i, c.fail(ErrJSONSyntax, i)
+			}
+		case jsAfterValue, jsDone:
+			switch b {
+			case ' ', '\t', '\n', '\r':
+			case ',':
+				if c.state == jsDone {
+					return i, c.fail(ErrJSONSyntax, i)
+				}
+				top := &c.stack[len(c.stack)-1]
+				if top.object {
+					c.state = jsKey
+				} else {
+					top.index++
+					c.state = jsValue
+				}
+			case ']', '}':
+				if c.state == jsDone || c.stack[len(c.stack)-1].object != (b == '}') {
+					return i, c.fail(ErrJSONSyntax, i)
+				}
+				c.pop()
+			default:
+				return i, c.fail(ErrJSONSyntax, i)
+			}
+		case jsKeyOrEnd, jsKey:
+			switch b {
+			case ' ', '\t', '\n', '\r':
+			case '"':
+				c.inKey = true
+				top := &c.stack[len(c.stack)-1]
+				top.key, top.keyCut = top.key[:0], false
+				c.state = jsString
+			case '}':
+				if c.state != jsKeyOrEnd {
+					return i, c.fail(ErrJSONSyntax, i)
+				}
+				c.pop()
+			default:
+				return i, c.fail(ErrJSONSyntax, i)
+			}
+		case jsColon:
+			switch b {
+			case ' ', '\t', '\n', '\r':
+			case ':':
+				c.state = jsValue
+			default:
+				return i, c.fail(ErrJSONSyntax, i)
+			}
+		case jsLiteral:
+			if b != c.lit[c.litPos] {
+				return i, c.fail(ErrJSONSyntax, i)
+			}
+			c.litPos++
+			if c.litPos == len(c.lit) {
+				c.valueDone()
+			}
+		default: // numbers
+			next, ok, consumed := numberStep(c.state, b)
+			if !ok {
+				return i, c.fail(ErrJSONSyntax, i)
+			}
+			if !consumed {
+				// The number ended at b: b belongs to what follows.
+				c.valueDone()
+				i--
+				continue
+			}
+			c.state = next
+		}
+	}
+	c.offset += int64(len(p))
+	if c.err != nil {
+		return len(p), c.err
+	}
+	return len(p), nil
+}
+
+// numberStep advances the number grammar by one byte. consumed is false when b
+// ends a complete number (ok is then true).
+func numberStep(state int, b byte) (next int, ok, consumed bool) {
+	digit := b >= '0' && b <= '9'
+	switch state {
+	case jsNumMinus:
+		if b == '0' {
+			return jsNumZero, true, true
+		}
+		if digit {
+			return jsNumInt, true, true
+		}
+		return 0, false, false
+	case jsNumZero, jsNumInt:
+		switch {
+		case digit && state == jsNumInt:
+			return jsNumInt, true, true
+		case digit:
+			return 0, false, false // leading zero
+		case b == '.':
+			return jsNumDot, true, true
+		case b == 'e' || b == 'E':
+			return jsNumE, true, true
+		}
+		return 0, true, false
+	case jsNumDot:
+		if digit {
+			return jsNumFrac, true, true
+		}
+		return 0, false, false
+	case jsNumFrac:
+		switch {
+		case digit:
+			return jsNumFrac, true, true
+		case b == 'e' || b == 'E':
+			return jsNumE, true, true
+		}
+		return 0, true, false
+	case jsNumE:
+		if b == '+' || b == '-' {
+			return jsNumESign, true, true
+		}
+		if digit {
+			return jsNumExp, true, true
+		}
+		return 0, false, false
+	case jsNumESign:
+		if digit {
+			return jsNumExp, true, true
+		}
+		return 0, false, false
+	case jsNumExp:
+		if digit {
+			return jsNumExp, true, true
+		}
+		return 0, true, false
+	}
+	return 0, false, false
+}
+
+// Close reports whether the document ended complete.
+func (c *JSONChecker) Close() error {
+	if c.err != nil {
+		return c.err
+	}
+	switch c.state {
+	case jsDone:
+		return nil
+	case jsNumZero, jsNumInt, jsNumFrac, jsNumExp:
+		if len(c.stack) == 0 {
+			return nil
+		}
+	}
+	return c.fail(ErrJSONSyntax, 0)
+}
+
+func (c *JSONChecker) push(object bool, at int) error {
+	if c.MaxDepth > 0 && len(c.stack) >= c.MaxDepth {
+		return c.fail(ErrJSONDepth, at)
+	}
+	if len(c.stack) < cap(c.stack) {
+		c.stack = c.stack[:len(c.stack)+1]
+		f := &c.stack[len(c.stack)-1]
+		f.object, f.index, f.key, f.keyCut = object, 0, f.key[:0], false
+		return nil
+	}
+	c.stack = append(c.stack, frame{object: object})
+	return nil
+}
+
+func (c *JSONChecker) pop() {
+	c.stack = c.stack[:len(c.stack)-1]
+	c.valueDone()
+}
+
+// valueDone moves past a complete value.
+func (c *JSONChecker) valueDone() {
+	if len(c.stack) == 0 {
+		c.state = jsDone
+		return
+	}
+	c.state = jsAfterValue
+}
+
+func (c *JSONChecker) endString() error {
+	c.flushSurrogate()
+	if c.inKey {
+		c.state = jsColon
+		return nil
+	}
+	c.valueDone()
+	if c.OnString != nil {
+		err := c.OnString(c.sbuf)
+		c.sbuf = c.sbuf[:0]
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addString appends decoded string bytes: to the key, or to the value window.
+func (c *JSONChecker) addString(b []byte) {
+	if c.inKey {
+		top := &c.stack[len(c.stack)-1]
+		room := maxKeyLen - len(top.key)
+		if len(b) > room {
+			b, top.keyCut = b[:room], true
+		}
+		top.key = append(top.key, b...)
+		return
+	}
+	if c.OnString == nil {
+		return
+	}
+	for len(b) > 0 {
+		room := c.window() - len(c.sbuf)
+		n := min(room, len(b))
+		c.sbuf = append(c.sbuf, b[:n]...)
+		b = b[n:]
+		if len(c.sbuf) >= c.window() {
+			if err := c.OnString(c.sbuf); err != nil && c.err == nil {
+				c.err = err
+			}
+			keep := c.sbuf[len(c.sbuf)-StringOverlap:]
+			c.sbuf = append(c.sbuf[:0], keep...)
+		}
+	}
+}
+
+// addRune appends a \u escape, joining surrogate pairs.
+func (c *JSONChecker) addRune(r rune) {
+	if c.hiSurr != 0 {
+		hi := c.hiSurr
+		c.hiSurr = 0
+		if r >= 0xDC00 && r <= 0xDFFF {
+			c.appendRune(utf16.DecodeRune(hi, r))
+			return
+		}
+		c.appendRune(utf8.RuneError)
+	}
+	if r >= 0xD800 && r <= 0xDBFF {
+		c.hiSurr = r
+		return
+	}
+	if r >= 0xDC00 && r <= 0xDFFF {
+		r = utf8.RuneError
+	}
+	c.appendRune(r)
+}
+
+func (c *JSONChecker) flushSurrogate() {
+	if c.hiSurr != 0 {
+		c.hiSurr = 0
+		c.appendRune(utf8.RuneError)
+	}
+}
+
+func (c *JSONChecker) appendRune(r rune) {
+	var buf [4]byte
+	n := utf8.EncodeRune(buf[:], r)
+	c.addString(buf[:n])
+}
+
+func hexVal(b byte) (byte, bool) {
+	switch {
+	case b >= '0' && b <= '9':
+		return b - '0', true
+	case b >= 'a' && b <= 'f':
+		return b - 'a' + 10, true
+	case b >= 'A' && b <= 'F':
+		return b - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// Pointer names where the checker is, as a JSON pointer (RFC 6901) such as
+// /user/addresses/0/street. Keys are request data: a key that is long or holds
+// anything but letters, digits, '_', '-' and '.' is shown as "~key", so the
+// name never echoes a payload.
+func (c *JSONChecker) Pointer() string {
+	if len(c.stack) == 0 {
+		return ""
+	}
+	var sb strings.Builder
+	for i := range c.stack {
+		f := &c.stack[i]
+		sb.WriteByte('/')
+		if !f.object {
+			sb.WriteString(strconv.Itoa(f.index))
+			continue
+		}
+		if f.keyCut || !SafeName(f.key) {
+			sb.WriteString("~key")
+			continue
+		}
+		sb.Write(f.key)
+	}
+	return sb.String()
+}
+
+// SafeName reports whether a name taken from a request (a key, a parameter
+// name) may be shown in an answer: 1 to 64 letters, digits, '_', '-' or '.'.
+func SafeName[T string | []byte](s T) bool {
+	if len(s) == 0 || len(s) > maxKeyLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '-' || b == '.' {
+			continue
+		}
+		return false
+	}
+	return true
+}
