@@ -3,6 +3,7 @@ package apigate
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -39,6 +40,7 @@ type App struct {
 
 	ctx   caddy.Context
 	store *keystore.Store
+	reused bool
 	// loadedFromStorage is when this app's full load from storage began, if it
 	// made one: Start then writes a snapshot for the next start.
 	loadedFromStorage time.Time
@@ -98,6 +100,9 @@ func (pooledStore) Destruct() error { return nil }
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
 	if err := a.provisionRedis(); err != nil {
 		return err
 	}
@@ -143,9 +148,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading api keys: %w", err)
 	}
 	a.store = val.(pooledStore).Store
-	if loaded {
-		a.store.SetPolicy(policy)
-	}
+	// A store reused from the running config takes this config's policy when
+	// this config starts (Start), not now: a reload that fails later must not
+	// change the keys the running config accepts.
+	a.reused = loaded
 	a.logger.Debug("api key store ready", zap.Int("keys", a.store.Len()), zap.Bool("reused", loaded))
 	return a.provisionLifecycle(ctx, storage)
 }
@@ -248,7 +254,12 @@ func (a *App) RedisClient() *redis.Client { return a.redis }
 // auth.lockout), a webhook message when notify is configured. data must never
 // hold a secret.
 func (a *App) Emit(name string, data map[string]any) {
-	if a.events != nil {
+	if keyEvents != nil && strings.HasPrefix(name, "key.") {
+		keyEvents.WithLabelValues(name).Inc()
+	}
+	// Building a Caddy event costs a UUID and a map: skip it when nothing
+	// listens (rate_limit.rejected fires on every 429).
+	if a.events != nil && a.events.ShouldEmit(name) {
 		a.events.Emit(a.ctx, name, data)
 	}
 	a.enqueueWebhook(name, time.Now(), data)

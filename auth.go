@@ -87,8 +87,14 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading authentication methods: %w", err)
 	}
+	prefix := app.Store().Policy().Prefix
 	for _, m := range mods.([]any) {
-		a.methods = append(a.methods, m.(AuthMethod))
+		method := m.(AuthMethod)
+		switch m.(type) {
+		case *JWTMethod, *IntrospectMethod:
+			method = skipAPIKeys{method, prefix}
+		}
+		a.methods = append(a.methods, method)
 	}
 	if a.UpstreamToken != nil {
 		if err := a.UpstreamToken.provision(ctx); err != nil {
@@ -101,6 +107,20 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 		}
 	}
 	return nil
+}
+
+// skipAPIKeys leaves Bearer tokens that look like API keys to the api_key
+// method: a token method must never send an API key to an identity provider.
+type skipAPIKeys struct {
+	AuthMethod
+	prefix string
+}
+
+func (s skipAPIKeys) Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*authn.Identity, error) {
+	if authn.IsAPIKeyBearer(r, s.prefix) {
+		return nil, authn.ErrNoCredential
+	}
+	return s.AuthMethod.Authenticate(r, clientIP, now)
 }
 
 // identityVar is the request variable holding the caller's *authn.Identity.

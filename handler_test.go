@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -262,5 +263,41 @@ func TestKeyRotateHandler(t *testing.T) {
 	}
 	if w := serve("POST", id, testNow.Add(3*time.Minute)); w.Code != 409 {
 		t.Fatalf("second rotation: %d", w.Code)
+	}
+}
+
+// calledMethod is a token method that records whether it was asked.
+type calledMethod struct{ called bool }
+
+func (m *calledMethod) Authenticate(*http.Request, netip.Addr, time.Time) (*authn.Identity, error) {
+	m.called = true
+	return nil, authn.ErrUnknown
+}
+
+// TestTokenMethodsNeverSeeAPIKeys: with a token method (jwt, introspect) written
+// before api_key, a Bearer API key still goes to api_key and never to the
+// token method (which would send it to an identity provider).
+func TestTokenMethodsNeverSeeAPIKeys(t *testing.T) {
+	s, keys := testStore(t, []string{"a"})
+	a := testAuth(s)
+	token := &calledMethod{}
+	a.methods = append([]AuthMethod{skipAPIKeys{token, "agk"}}, a.methods...)
+	r, _ := newRequest("GET", "/", "127.0.0.1")
+	r.Header.Set("Authorization", "Bearer "+keys[0])
+	w := httptest.NewRecorder()
+	next := &recordNext{}
+	if err := a.ServeHTTP(w, r, next); err != nil {
+		t.Fatal(err)
+	}
+	if !next.called || token.called {
+		t.Fatalf("status %d, token method called: %v", w.Code, token.called)
+	}
+	r, _ = newRequest("GET", "/", "127.0.0.1")
+	r.Header.Set("Authorization", "Bearer eyJhbGciOiJFUzI1NiJ9.e30.x")
+	if err := a.ServeHTTP(httptest.NewRecorder(), r, &recordNext{}); err != nil {
+		t.Fatal(err)
+	}
+	if !token.called {
+		t.Fatal("a JWT did not reach the token method")
 	}
 }

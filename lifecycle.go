@@ -69,7 +69,6 @@ type lifecycle struct {
 	refresh      time.Duration
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
-	graceSent    sync.Map // key id -> time.Time of the last key.used_in_grace
 }
 
 func (a *App) provisionLifecycle(ctx caddy.Context, storage certmagic.Storage) error {
@@ -137,6 +136,9 @@ func (a *App) enqueueWebhook(name string, at time.Time, data map[string]any) {
 }
 
 func (a *App) startLifecycle() error {
+	if a.reused {
+		a.store.SetPolicy(a.policy())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.store.SetHooks(a, func(e keystore.Event) {
@@ -270,14 +272,20 @@ func (a *App) subscribeChanges(ctx context.Context) {
 	}
 }
 
+// graceSent holds, per key id, when this process last sent key.used_in_grace.
+// It is process-wide so that a config reload does not reset it.
+var graceSent sync.Map
+
 // noteGraceUse emits key.used_in_grace for a rotated key used during its grace
 // period, at most once an hour per key: per instance from memory, and per
 // cluster through Redis when configured. It never blocks the request.
 func (a *App) noteGraceUse(keyID, consumer string, now time.Time) {
-	if last, ok := a.graceSent.Load(keyID); ok && now.Sub(last.(time.Time)) < graceEventEvery {
-		return
+	last, loaded := graceSent.LoadOrStore(keyID, now)
+	if loaded {
+		if now.Sub(last.(time.Time)) < graceEventEvery || !graceSent.CompareAndSwap(keyID, last, now) {
+			return // sent this hour, or another request is sending it now
+		}
 	}
-	a.graceSent.Store(keyID, now)
 	go func() {
 		if a.redis != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -19,6 +19,10 @@ var (
 	// rejection (a fixed vocabulary, never request data).
 	decisions *prometheus.CounterVec
 
+	// keyEvents counts key life cycle events (key.created, key.rotated, ...) by
+	// type.
+	keyEvents *prometheus.CounterVec
+
 	// idpRequests counts the gateway's requests to identity providers: kind is
 	// jwks or introspect; result is ok or error.
 	idpRequests *prometheus.CounterVec
@@ -39,6 +43,12 @@ func buildMetrics() {
 		Name:      "decisions_total",
 		Help:      "Decisions of the caddy-apigate handlers, by handler and outcome.",
 	}, []string{"handler", "outcome"})
+	keyEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "apigate",
+		Name:      "key_events_total",
+		Help:      "Key life cycle events (key.created, key.rotated, key.revoked, key.expiring, key.expired, key.used_in_grace), by type.",
+	}, []string{"type"})
 	idpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy",
 		Subsystem: "apigate",
@@ -67,7 +77,7 @@ func registerMetrics(ctx caddy.Context, collectors ...prometheus.Collector) erro
 	if reg == nil {
 		return nil
 	}
-	for _, c := range append([]prometheus.Collector{decisions, idpRequests, rejections, handlerDuration}, collectors...) {
+	for _, c := range append([]prometheus.Collector{decisions, keyEvents, idpRequests, rejections, handlerDuration}, collectors...) {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {

@@ -201,3 +201,19 @@ func StripQueryParam(r *http.Request, name string) {
 		r.RequestURI = r.URL.RequestURI()
 	}
 }
+
+// IsAPIKeyBearer reports whether the request's Authorization header carries a
+// Bearer token that starts with the API key prefix. Token methods (jwt,
+// introspect) leave such requests to the api_key method, so an API key is never
+// sent to an identity provider, whatever order the methods are in.
+func IsAPIKeyBearer(r *http.Request, prefix string) bool {
+	if prefix == "" {
+		prefix = keystore.DefaultPrefix
+	}
+	for _, v := range r.Header.Values("Authorization") {
+		if token, ok := bearer(v); ok && len(token) > len(prefix) && token[len(prefix)] == '_' && token[:len(prefix)] == prefix {
+			return true
+		}
+	}
+	return false
+}

@@ -58,21 +58,46 @@ func (s *Store) OnEvent(f func(Event)) { s.SetHooks(nil, f, nil) }
 // SetHooks sets, on behalf of owner, the functions that receive the store's
 // events and the ids of the records this instance changed. Both are called
 // synchronously and must not block. A store shared across config reloads is
-// handed from one owner to the next: ClearHooks by an earlier owner is then a
-// no-op.
+// handed from one owner to the next: the hooks of the latest owner are used,
+// and when it clears them (a failed reload) those of the owner before it apply
+// again.
 func (s *Store) SetHooks(owner any, onEvent func(Event), onChange func(id string)) {
 	s.mu.Lock()
-	s.hookOwner, s.onEvent, s.onChange = owner, onEvent, onChange
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	s.removeHooks(owner)
+	s.hooks = append(s.hooks, hookSet{owner, onEvent, onChange})
+	s.applyHooks()
 }
 
-// ClearHooks removes the hooks if owner set them.
+// ClearHooks removes the hooks owner set.
 func (s *Store) ClearHooks(owner any) {
 	s.mu.Lock()
-	if s.hookOwner == owner {
-		s.hookOwner, s.onEvent, s.onChange = nil, nil, nil
+	defer s.mu.Unlock()
+	s.removeHooks(owner)
+	s.applyHooks()
+}
+
+type hookSet struct {
+	owner    any
+	onEvent  func(Event)
+	onChange func(id string)
+}
+
+func (s *Store) removeHooks(owner any) {
+	kept := s.hooks[:0]
+	for _, h := range s.hooks {
+		if h.owner != owner {
+			kept = append(kept, h)
+		}
 	}
-	s.mu.Unlock()
+	s.hooks = kept
+}
+
+func (s *Store) applyHooks() {
+	s.onEvent, s.onChange = nil, nil
+	if n := len(s.hooks); n > 0 {
+		s.onEvent, s.onChange = s.hooks[n-1].onEvent, s.hooks[n-1].onChange
+	}
 }
 
 func (s *Store) changed(id string) {

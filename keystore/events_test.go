@@ -187,3 +187,21 @@ func TestRefreshPicksUpChanges(t *testing.T) {
 		t.Fatalf("markers left: %v", names)
 	}
 }
+
+// TestHooksHandOver: a reload hands the hooks to the new owner; if the new
+// config fails and clears its hooks, the running config's hooks apply again.
+func TestHooksHandOver(t *testing.T) {
+	s, _ := newTestStore(t, Policy{})
+	var oldLog, newLog eventLog
+	oldOwner, newOwner := new(int), new(int)
+	s.SetHooks(oldOwner, oldLog.add, nil)
+	s.SetHooks(newOwner, newLog.add, nil)
+	mustCreate(t, s, CreateRequest{Consumer: "a"}, t0)
+	s.ClearHooks(newOwner)
+	mustCreate(t, s, CreateRequest{Consumer: "b"}, t0)
+	s.ClearHooks(oldOwner)
+	mustCreate(t, s, CreateRequest{Consumer: "c"}, t0)
+	if len(newLog.events) != 1 || len(oldLog.events) != 1 || oldLog.events[0].Data["consumer"] != "b" {
+		t.Fatalf("new owner got %d events, old owner %v", len(newLog.events), oldLog.types())
+	}
+}

@@ -56,9 +56,9 @@ type Store struct {
 	mu        sync.RWMutex
 	policy    Policy
 	entries   map[string]*Entry
-	hookOwner any
-	onEvent   func(Event)
-	onChange  func(id string)
+	hooks    []hookSet
+	onEvent  func(Event)
+	onChange func(id string)
 	// seen holds the change markers already applied (see Refresh).
 	seen map[string]time.Time
 
