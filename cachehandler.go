@@ -214,7 +214,7 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		cacheInvalidations.Inc()
 		return err
 	}
-	if len(r.Header["Range"]) > 0 || len(r.Header["Upgrade"]) > 0 {
+	if len(r.Header["Range"]) > 0 || len(r.Header["Upgrade"]) > 0 || anonymousWithCredentials(r) {
 		cacheBypassed.Inc()
 		w.Header().Add("Cache-Status", statusBypass)
 		return next.ServeHTTP(w, r)
@@ -264,6 +264,16 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 }
 
 var bodyOnlyIfCached = problemBody(http.StatusGatewayTimeout, "the response is not in the cache and the request asked for only-if-cached")
+
+// anonymousWithCredentials reports a request that carries credentials of its
+// own (Authorization, a cookie) that no api_auth turned into an identity: its
+// answer may be personal, and the anonymous partition is shared by every such
+// caller, so it is neither served from nor stored in the cache (RFC 9111
+// section 3.5).
+func anonymousWithCredentials(r *http.Request) bool {
+	return (len(r.Header["Authorization"]) > 0 || len(r.Header["Cookie"]) > 0 || len(r.Header["Proxy-Authorization"]) > 0) &&
+		identityFrom(r) == nil
+}
 
 // partitionOf returns whose responses a request may read.
 func partitionOf(r *http.Request) cache.Partition {

@@ -664,3 +664,25 @@ func TestCacheSharedVary(t *testing.T) {
 		t.Fatalf("bob c/d: %q %s", res.cacheStatus(), res.body)
 	}
 }
+
+// TestCacheAnonymousWithCredentials: a caller api_auth did not identify but
+// who sends its own credentials (on a route without api_auth) may get a
+// personal answer: it is neither stored nor served from the shared anonymous
+// partition.
+func TestCacheAnonymousWithCredentials(t *testing.T) {
+	c, _ := newTestCache(t, Cache{TTL: caddy.Duration(time.Minute)})
+	up := &upstream{}
+	for _, h := range [][]string{{"Authorization", "Bearer alice-token"}, {"Cookie", "session=alice"}} {
+		for i := 0; i < 2; i++ {
+			res := get(t, c, up, "/me", "", h...)
+			if res.hit() || !strings.Contains(res.cacheStatus(), "fwd=bypass") {
+				t.Fatalf("%s, request %d: Cache-Status %q", h[0], i, res.cacheStatus())
+			}
+		}
+	}
+	// A plain anonymous caller is not served what the credentialed ones got.
+	before := up.calls.Load()
+	if res := get(t, c, up, "/me", ""); res.hit() || up.calls.Load() != before+1 {
+		t.Fatalf("anonymous caller served from the cache: %q", res.cacheStatus())
+	}
+}
