@@ -38,8 +38,8 @@ type App struct {
 
 	*lifecycle
 
-	ctx   caddy.Context
-	store *keystore.Store
+	ctx    caddy.Context
+	store  *keystore.Store
 	reused bool
 	// loadedFromStorage is when this app's full load from storage began, if it
 	// made one: Start then writes a snapshot for the next start.

@@ -36,7 +36,8 @@ import (
 type Inspect struct {
 	// MaxBody is the largest request body allowed, in bytes: larger bodies are
 	// answered 413, whether they announce their length or are sent chunked.
-	// Default: 0 (no limit).
+	// Default: 0 (no limit), except that a body held for checking (JSON or form
+	// with json_depth or block) may be at most 32 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
 
 	// JSONDepth is the deepest nesting allowed in a JSON request body; JSON
@@ -197,10 +198,23 @@ func (in *Inspect) Provision(ctx caddy.Context) error {
 	if in.Audit != nil {
 		in.audit = in.logger.Named("audit")
 		if in.Audit.Bodies > 0 {
-			in.auditMasker = in.masker
-			if in.auditMasker == nil {
-				in.auditMasker, _ = inspect.NewMasker(inspect.MaskConfig{Card: true, Email: true})
+			// Recorded bodies are masked with the route's rules (cards and
+			// e-mails without any), and always for credentials: the gateway's
+			// API keys (api_key_rotate answers with one) and JWTs.
+			cfg := inspect.MaskConfig{Card: true, Email: true}
+			if in.Mask != nil {
+				cfg = in.Mask.toInspect()
 			}
+			cfg.Regex = append(cfg.Regex,
+				// The key format with any prefix: <prefix>_<id>_<secret><checksum>.
+				inspect.MaskRule{Name: "api_key", Pattern: `[a-z][a-z0-9]{0,15}_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}`},
+				inspect.MaskRule{Name: "jwt", Pattern: `eyJ[0-9A-Za-z_-]{4,}\.[0-9A-Za-z_-]{4,}\.[0-9A-Za-z_-]*`},
+			)
+			m, err := inspect.NewMasker(cfg)
+			if err != nil {
+				return fmt.Errorf("audit masker: %w", err)
+			}
+			in.auditMasker = m
 		}
 	}
 	depth, det := in.jsonDepth, in.detector
@@ -355,6 +369,10 @@ func (in *Inspect) checkRequest(r *http.Request, rec *auditRecorder) (cleanup fu
 	return in.holdBody(r, kind, rec)
 }
 
+// maxHeldBody bounds a body held for checking when max_body is not set, so
+// that no client can make the gateway hold an unbounded body on disk.
+const maxHeldBody = 32 << 20
+
 // holdBody reads the body through the checker into a spool, and on success
 // hands the spool to the next handler as the body.
 func (in *Inspect) holdBody(r *http.Request, kind inspect.BodyKind, rec *auditRecorder) (func(), *refusal) {
@@ -370,12 +388,20 @@ func (in *Inspect) holdBody(r *http.Request, kind inspect.BodyKind, rec *auditRe
 
 	buf := readBufs.Get().(*[]byte)
 	defer readBufs.Put(buf)
+	limit := in.MaxBody
+	if limit == 0 {
+		limit = maxHeldBody
+	}
+	if r.ContentLength > limit {
+		release()
+		return nil, &refusal{http.StatusRequestEntityTooLarge, "body_too_large", bodyTooLarge}
+	}
 	var total int64
 	for {
 		n, err := r.Body.Read(*buf)
 		if n > 0 {
 			total += int64(n)
-			if in.MaxBody > 0 && total > in.MaxBody {
+			if total > limit {
 				release()
 				return nil, &refusal{http.StatusRequestEntityTooLarge, "body_too_large", bodyTooLarge}
 			}

@@ -213,6 +213,25 @@ func TestAuditBodiesMasked(t *testing.T) {
 		io.WriteString(w, `{"card":"4111111111111111","note":"`+strings.Repeat("z", 100)+`"}`)
 		return nil
 	})
+	// A new key in an answer (api_key_rotate's) and a JWT are masked too.
+	key := "agk_cr5Mgdb3sWew_qOoCcXFtpdISClnqa4SPBqyD5SQn6StD25d7yE"
+	jwtTok := "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl"
+	in2 := provisionInspect(t, &Inspect{Audit: &AuditConfig{Bodies: 200}})
+	core2, logs2 := observer.New(zapcore.InfoLevel)
+	in2.audit = zap.New(core2)
+	keyNext := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		io.WriteString(w, `{"key":"`+key+`"}`)
+		return nil
+	})
+	r2 := newInspectRequest(context.Background(), "POST", "/rotate", "application/json", `{"token":"`+jwtTok+`"}`)
+	if err := in2.ServeHTTP(httptest.NewRecorder(), r2, keyNext); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range logs2.All()[0].ContextMap() {
+		if s := fmt.Sprint(v); strings.Contains(s, key[20:]) || strings.Contains(s, "c2lnbmF0dXJl") {
+			t.Errorf("the record's %s holds a credential: %s", k, s)
+		}
+	}
 	r := newInspectRequest(context.Background(), "POST", "/x?api_key=agk_secret", "application/json", `{"email":"ann@example.com","n":1}`)
 	r.Header.Set("X-API-Key", "agk_secret")
 	if err := in.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
@@ -280,4 +299,32 @@ func TestInspectHoldsLargeBody(t *testing.T) {
 	if w.Code != 403 || called || !strings.Contains(w.Body.String(), "/items/8000/last") {
 		t.Fatalf("status %d, next called %v: %s", w.Code, called, w.Body)
 	}
+}
+
+// TestInspectHeldBodyBounded: without max_body, a chunked body held for
+// checking is still refused past maxHeldBody rather than filling the disk.
+func TestInspectHeldBodyBounded(t *testing.T) {
+	in := provisionInspect(t, &Inspect{JSONDepth: 8})
+	body := io.MultiReader(strings.NewReader(`{"a":"`), io.LimitReader(repeatByte('x'), maxHeldBody+1), strings.NewReader(`"}`))
+	r := newInspectRequest(context.Background(), "POST", "/x", "application/json", "")
+	r.Body = io.NopCloser(body)
+	r.ContentLength = -1
+	w := httptest.NewRecorder()
+	called := false
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { called = true; return nil })
+	if err := in.ServeHTTP(w, r, next); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != http.StatusRequestEntityTooLarge || called {
+		t.Fatalf("status %d, next called %v", w.Code, called)
+	}
+}
+
+type repeatByte byte
+
+func (b repeatByte) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
 }

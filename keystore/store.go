@@ -53,9 +53,9 @@ var (
 type Store struct {
 	backend Backend
 
-	mu        sync.RWMutex
-	policy    Policy
-	entries   map[string]*Entry
+	mu       sync.RWMutex
+	policy   Policy
+	entries  map[string]*Entry
 	hooks    []hookSet
 	onEvent  func(Event)
 	onChange func(id string)
