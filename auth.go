@@ -44,6 +44,7 @@ type Auth struct {
 	now     func() time.Time
 
 	mAllowed, mNoCredential prometheus.Counter
+	mLatency                prometheus.Observer
 }
 
 // AuthMethod is an authentication method of api_auth: a module in the
@@ -74,6 +75,7 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 	}
 	a.mAllowed = decisions.WithLabelValues("api_auth", "allowed")
 	a.mNoCredential = decisions.WithLabelValues("api_auth", "no_credential")
+	a.mLatency = latencyObserver("api_auth")
 	app, err := appFrom(ctx)
 	if err != nil {
 		return err
@@ -174,7 +176,7 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if id.KeyInGrace && a.app != nil {
 			a.app.noteGraceUse(id.KeyID, id.Consumer, now)
 		}
-		observeLatency("api_auth", now)
+		observeSince(a.mLatency, now)
 		return next.ServeHTTP(w, r)
 	}
 	if len(r.Header.Values("Authorization")) > 0 {

@@ -38,6 +38,7 @@ type Authorize struct {
 	logger        *zap.Logger
 
 	mAllowed, mNoIdentity, mIP, mScope prometheus.Counter
+	mLatency                           prometheus.Observer
 }
 
 // CaddyModule returns the Caddy module information.
@@ -58,6 +59,7 @@ func (az *Authorize) Provision(ctx caddy.Context) error {
 	az.mNoIdentity = decisions.WithLabelValues("api_authorize", "no_identity")
 	az.mIP = decisions.WithLabelValues("api_authorize", "ip_not_allowed")
 	az.mScope = decisions.WithLabelValues("api_authorize", "insufficient_scope")
+	az.mLatency = latencyObserver("api_authorize")
 	return az.provisionAnswers()
 }
 
@@ -118,7 +120,7 @@ func (az *Authorize) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		return writeProblem(w, http.StatusForbidden, az.bodyForbidden)
 	}
 	az.mAllowed.Inc()
-	observeLatency("api_authorize", start)
+	observeSince(az.mLatency, start)
 	return next.ServeHTTP(w, r)
 }
 

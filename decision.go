@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -46,10 +47,16 @@ func decisionFrom(r *http.Request) (decision, bool) {
 	return d, ok
 }
 
-// observeLatency records in caddy_apigate_handler_duration_seconds the time a
-// handler spent on a request since start, when it passes the request on.
-func observeLatency(handler string, start time.Time) {
-	if handlerDuration != nil {
-		handlerDuration.WithLabelValues(handler).Observe(time.Since(start).Seconds())
+// latencyObserver returns the caddy_apigate_handler_duration_seconds series of
+// handler, looked up once at provision time. Call it after registerMetrics.
+func latencyObserver(handler string) prometheus.Observer {
+	return handlerDuration.WithLabelValues(handler)
+}
+
+// observeSince records the time a handler spent on a request since start,
+// when it passes the request on.
+func observeSince(o prometheus.Observer, start time.Time) {
+	if o != nil {
+		o.Observe(time.Since(start).Seconds())
 	}
 }
