@@ -38,5 +38,5 @@ func assertExampleJSON(t *testing.T, caddyfilePath, jsonPath string) {
 }
 
 func TestLifecycleExampleAdapts(t *testing.T) {
-	assertExampleJSON(t, "examples/lifecycle.Caddyfile", "examples/lifecycle.Caddyfile.json")
+	assertExampleJSON(t, "examples/lifecycle.Caddyfile", "examples/lifecycle.json")
 }
