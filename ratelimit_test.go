@@ -336,8 +336,12 @@ func FuzzRateLimitCaddyfile(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
+		tokens, err := caddyfile.Tokenize([]byte(in), "Caddyfile")
+		if err != nil {
+			return // the Caddyfile lexer refuses it before any directive sees it
+		}
 		rl := new(RateLimit)
-		if err := rl.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err != nil {
+		if err := rl.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens)); err != nil {
 			return
 		}
 		// What parses also provisions: validate and build the zones.
@@ -376,8 +380,14 @@ func FuzzLockoutCaddyfile(f *testing.F) {
 		if strings.ContainsAny(args, "{}\n\r\"`\\") {
 			return
 		}
+		// NewTestDispenser swallows tokenizer errors (a heredoc marker, say):
+		// tokenize first and skip what the Caddyfile lexer itself refuses.
+		tokens, err := caddyfile.Tokenize([]byte("api_auth {\n\tlockout "+args+"\n}"), "Caddyfile")
+		if err != nil {
+			return
+		}
 		a := new(Auth)
-		if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser("api_auth {\n\tlockout " + args + "\n}")); err != nil {
+		if err := a.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens)); err != nil {
 			return
 		}
 		lc := a.Lockout

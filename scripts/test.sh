@@ -30,7 +30,11 @@ for pkg in $(go list ./...); do
 	dir=$(go list -f '{{.Dir}}' "$pkg")
 	for target in $(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)' "$dir"/*_test.go 2>/dev/null | awk '{print $2}' | sort -u); do
 		echo "fuzz $pkg $target ($fuzz_time)"
-		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzz_time" "$pkg" >/dev/null
+		if ! out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzz_time" "$pkg" 2>&1); then
+			echo "$out" | tail -40 >&2
+			echo "fuzz target $target failed: the failing input is in $(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$target; keep it as a seed once fixed" >&2
+			exit 1
+		fi
 	done
 done
 
