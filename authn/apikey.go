@@ -155,6 +155,35 @@ func (a *APIKey) strip(r *http.Request, where location) {
 	}
 }
 
+// takeBearer returns the Bearer token of r that accept takes, and removes the
+// Authorization header so the upstream never sees it. It returns
+// ErrNoCredential when r carries no such token, and ErrMalformed when it
+// carries more than one Authorization header (which one to believe is a guess
+// the gateway does not make).
+func takeBearer(r *http.Request, accept func(token string) bool) (string, error) {
+	vals := r.Header.Values("Authorization")
+	if len(vals) == 0 {
+		return "", ErrNoCredential
+	}
+	token, ok := bearer(vals[0])
+	if !ok || !accept(token) {
+		for _, v := range vals[1:] {
+			if t, ok := bearer(v); ok && accept(t) {
+				r.Header.Del("Authorization")
+				return "", ErrMalformed
+			}
+		}
+		return "", ErrNoCredential
+	}
+	r.Header.Del("Authorization")
+	if len(vals) > 1 {
+		return "", ErrMalformed
+	}
+	return token, nil
+}
+
+func anyToken(string) bool { return true }
+
 // bearer returns the token of an `Authorization: Bearer <token>` value (the
 // scheme is case-insensitive, RFC 9110 section 11.1).
 func bearer(v string) (string, bool) {

@@ -65,23 +65,9 @@ const MaxIntrospectionBytes = 64 << 10
 
 // Authenticate takes the Bearer token of the request and introspects it.
 func (in *Introspector) Authenticate(r *http.Request, _ netip.Addr, now time.Time) (*Identity, error) {
-	vals := r.Header.Values("Authorization")
-	if len(vals) == 0 {
-		return nil, ErrNoCredential
-	}
-	token, ok := bearer(vals[0])
-	if !ok {
-		for _, v := range vals[1:] {
-			if _, ok := bearer(v); ok {
-				r.Header.Del("Authorization")
-				return nil, ErrMalformed
-			}
-		}
-		return nil, ErrNoCredential
-	}
-	r.Header.Del("Authorization")
-	if len(vals) > 1 {
-		return nil, ErrMalformed
+	token, err := takeBearer(r, anyToken)
+	if err != nil {
+		return nil, err
 	}
 	return in.Verify(r.Context(), token, now)
 }

@@ -146,25 +146,9 @@ func LooksLikeJWS(token string) bool {
 // Authenticate takes a JWT from `Authorization: Bearer <token>` and verifies
 // it. A Bearer token that is not shaped like a JWT is left to the next method.
 func (v *JWT) Authenticate(r *http.Request, _ netip.Addr, now time.Time) (*Identity, error) {
-	vals := r.Header.Values("Authorization")
-	if len(vals) == 0 {
-		return nil, ErrNoCredential
-	}
-	token, ok := bearer(vals[0])
-	if !ok || !LooksLikeJWS(token) {
-		if len(vals) > 1 {
-			for _, v := range vals[1:] {
-				if t, ok := bearer(v); ok && LooksLikeJWS(t) {
-					r.Header.Del("Authorization")
-					return nil, ErrMalformed
-				}
-			}
-		}
-		return nil, ErrNoCredential
-	}
-	r.Header.Del("Authorization")
-	if len(vals) > 1 {
-		return nil, ErrMalformed
+	token, err := takeBearer(r, LooksLikeJWS)
+	if err != nil {
+		return nil, err
 	}
 	return v.Verify(r.Context(), token, now)
 }
