@@ -1,7 +1,6 @@
 package apigate
 
 import (
-	"encoding/json"
 	"math"
 	"path"
 	"strconv"
@@ -451,7 +450,6 @@ var (
 	_ caddyfile.Unmarshaler = (*Authorize)(nil)
 	_ caddyfile.Unmarshaler = (*MatchScope)(nil)
 	_ caddyfile.Unmarshaler = (*KeyRotate)(nil)
-	_                       = json.RawMessage(nil)
 )
 
 // unmarshalCaddyfile parses the jwt method of api_auth. Syntax:
