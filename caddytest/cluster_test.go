@@ -146,6 +146,13 @@ func TestWebhooksSignedRetriedAndDurable(t *testing.T) {
 	}
 	Eventually(t, 10*time.Second, "key.rotated", func() bool { return len(hook.Of("key.rotated")) == 1 })
 
+	// The key events are counted in Caddy's metrics, by type only.
+	if status, metrics := g.AdminDo("GET", "/metrics", nil); status != 200 ||
+		!strings.Contains(string(metrics), `caddy_apigate_key_events_total{type="key.created"} 1`) ||
+		!strings.Contains(string(metrics), `caddy_apigate_key_events_total{type="key.rotated"} 1`) {
+		t.Fatalf("key events metric missing: %d", status)
+	}
+
 	// Pending deliveries survive a restart: stop the receiver's acceptance, make
 	// an event, restart the gateway, then let the receiver accept.
 	hook.mu.Lock()
