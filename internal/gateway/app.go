@@ -1,0 +1,42 @@
+package gateway
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/apigate/caddy-apigate/keystore"
+)
+
+// App is what handlers reach of the api_gateway app (the root package's App):
+// the key store, the shared Redis, and the events. A capability that needs
+// more of the app (authn: the signer) asserts the app to an interface of its
+// own.
+type App interface {
+	// Keys is the key store.
+	Keys() *keystore.Store
+	// Redis is the client of the configured Redis, or nil without one.
+	Redis() redis.UniversalClient
+	// Emit sends a Caddy event and, for the events of the webhook contract, a
+	// webhook message. data must never hold a secret.
+	Emit(name string, data map[string]any)
+	// NoteGraceUse records that a key in its grace period was used, for the
+	// key.used_in_grace event (at most once an hour per key).
+	NoteGraceUse(keyID, consumer string, now time.Time)
+}
+
+// AppFrom returns the api_gateway app of the config being provisioned, loading
+// it with its defaults when it is not configured.
+func AppFrom(ctx caddy.Context) (App, error) {
+	v, err := ctx.App("api_gateway")
+	if err != nil {
+		return nil, fmt.Errorf("loading api_gateway app: %w", err)
+	}
+	app, ok := v.(App)
+	if !ok {
+		return nil, fmt.Errorf("api_gateway app is %T, not the gateway's", v)
+	}
+	return app, nil
+}
