@@ -261,7 +261,8 @@ type APIKeyMethod struct {
 	// header.
 	Query string `json:"query,omitempty"`
 
-	keys authn.APIKey
+	keys    authn.APIKey
+	release func() // forgets the carriers registered at provision
 }
 
 // CaddyModule returns the Caddy module information.
@@ -286,6 +287,16 @@ func (m *APIKeyMethod) Provision(ctx caddy.Context) error {
 		Query:  m.Query,
 		Prefix: app.Store().Policy().Prefix,
 		Keys:   app.Store(),
+	}
+	// api_cache must know where keys travel, wherever it sits.
+	m.release = authn.RegisterCarriers(m.Header, m.Query)
+	return nil
+}
+
+// Cleanup forgets the carriers Provision registered.
+func (m *APIKeyMethod) Cleanup() error {
+	if m.release != nil {
+		m.release()
 	}
 	return nil
 }
@@ -332,5 +343,6 @@ var (
 	_ caddy.Provisioner           = (*Auth)(nil)
 	_ caddy.Provisioner           = (*APIKeyMethod)(nil)
 	_ caddy.Validator             = (*APIKeyMethod)(nil)
+	_ caddy.CleanerUpper          = (*APIKeyMethod)(nil)
 	_ AuthMethod                  = (*APIKeyMethod)(nil)
 )
