@@ -3,206 +3,94 @@ package authn
 import (
 	"net/http"
 	"slices"
-	"sync"
-	"sync/atomic"
+	"strings"
 )
 
-// Credential carriers are the request headers and query parameters some
-// loaded authentication method reads a credential from. A response cache that
-// runs where no identity is known yet asks CarriesCredential: such a request
-// may get a personal answer, so it is neither answered from nor stored in the
-// partition anonymous callers share.
+// Carriers are the places of a request where authentication methods read
+// credentials: request headers and query parameters. A method states its
+// own; api_auth joins those of every configured method once, at provision.
 //
-// Names are compared loosely, as the most lenient upstream reads them: ASCII
-// case is ignored and '-', '_', '.', ' ' and '[' are one character (CGI maps
-// header dashes to underscores, PHP query dots and spaces), and query names
-// are percent-decoded. A name matched too eagerly costs a cache bypass; one
-// missed could leak an answer.
-
-// builtinCarriers are carriers whatever the configuration: Authorization
-// (Bearer tokens and keys), the api_key method's default header, and the
-// query name keys are most often sent in.
-var builtinCarriers = []carrier{{name: "Authorization"}, {name: "X-API-Key"}, {name: "api_key", query: true}}
-
-type carrier struct {
-	name  string
-	query bool
+// Any value in a carrier counts as a credential, whether or not a method
+// would accept it (`Authorization: Basic ...` counts too): a request holding
+// two of them is ambiguous, and once a method has decided, every carrier is
+// emptied so that only the verified credential's effect (the identity)
+// reaches the upstream.
+//
+// Build it with AddHeader, AddQuery and Add before use; then Count and Strip
+// may be called concurrently. The zero value carries nothing.
+type Carriers struct {
+	headers []string // canonical header names
+	query   []string // query parameter names, as decoded
 }
 
-// carrierSet is an immutable snapshot of the carriers, folded.
-type carrierSet struct{ headers, query []string }
-
-var carriers struct {
-	mu   sync.Mutex
-	refs map[carrier]int
-	set  atomic.Pointer[carrierSet]
-}
-
-func init() { publishCarriers() }
-
-// RegisterCarriers records that a loaded method reads credentials from the
-// header and the query parameter named (either may be empty). The method calls
-// the returned function when it is cleaned up; a name stays a carrier while
-// any loaded method reads it, so a config reload keeps it.
-func RegisterCarriers(header, query string) (release func()) {
-	var added []carrier
-	if header != "" {
-		added = append(added, carrier{name: foldName(header)})
-	}
-	if query != "" {
-		added = append(added, carrier{name: foldName(query), query: true})
-	}
-	carriers.mu.Lock()
-	if carriers.refs == nil {
-		carriers.refs = make(map[carrier]int)
-	}
-	for _, c := range added {
-		carriers.refs[c]++
-	}
-	publishCarriers()
-	carriers.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			carriers.mu.Lock()
-			defer carriers.mu.Unlock()
-			for _, c := range added {
-				if carriers.refs[c]--; carriers.refs[c] <= 0 {
-					delete(carriers.refs, c)
-				}
-			}
-			publishCarriers()
-		})
+// AddHeader adds the request header name.
+func (c *Carriers) AddHeader(name string) {
+	name = http.CanonicalHeaderKey(name)
+	if name != "" && !slices.Contains(c.headers, name) {
+		c.headers = append(c.headers, name)
 	}
 }
 
-// publishCarriers rebuilds the snapshot; the caller holds carriers.mu (or is
-// init).
-func publishCarriers() {
-	s := new(carrierSet)
-	add := func(c carrier) {
-		name := foldName(c.name)
-		if c.query && !slices.Contains(s.query, name) {
-			s.query = append(s.query, name)
-		} else if !c.query && !slices.Contains(s.headers, name) {
-			s.headers = append(s.headers, name)
-		}
+// AddQuery adds the query parameter name.
+func (c *Carriers) AddQuery(name string) {
+	if name != "" && !slices.Contains(c.query, name) {
+		c.query = append(c.query, name)
 	}
-	for _, c := range builtinCarriers {
-		add(c)
-	}
-	for c := range carriers.refs {
-		add(c)
-	}
-	carriers.set.Store(s)
 }
 
-// CarriesCredential reports whether r carries something in a place a
-// credential is read from: a carrier header, whatever its value, or a carrier
-// query parameter. It does not allocate.
-func CarriesCredential(r *http.Request) bool {
-	s := carriers.set.Load()
-	for name := range r.Header {
-		for _, c := range s.headers {
-			if nameIs(name, c, false) {
-				return true
-			}
-		}
+// Add adds every carrier of o.
+func (c *Carriers) Add(o Carriers) {
+	for _, h := range o.headers {
+		c.AddHeader(h)
 	}
-	if r.URL != nil && r.URL.RawQuery != "" {
-		return s.inQuery(r.URL.RawQuery)
+	for _, q := range o.query {
+		c.AddQuery(q)
 	}
-	return false
 }
 
-// inQuery reports whether a parameter of the raw query is a carrier. Both '&'
-// and ';' separate parameters (some upstreams split on either).
-func (s *carrierSet) inQuery(raw string) bool {
-	for len(raw) > 0 {
-		end := len(raw)
-		for i := 0; i < len(raw); i++ {
-			if raw[i] == '&' || raw[i] == ';' {
-				end = i
+// Headers returns the header names, canonical. The caller must not modify
+// the slice.
+func (c *Carriers) Headers() []string { return c.headers }
+
+// Query returns the query parameter names. The caller must not modify the
+// slice.
+func (c *Carriers) Query() []string { return c.query }
+
+// Count returns how many credentials r holds in c: each value of a carrier
+// header and each occurrence of a carrier query parameter (spelled plainly or
+// percent-encoded, with or without a value) counts once. It does not
+// allocate for parameter names without percent escapes.
+func (c *Carriers) Count(r *http.Request) int {
+	n := 0
+	for _, h := range c.headers {
+		n += len(r.Header[h])
+	}
+	if len(c.query) == 0 || r.URL == nil || r.URL.RawQuery == "" {
+		return n
+	}
+	for part := range strings.SplitSeq(r.URL.RawQuery, "&") {
+		for _, q := range c.query {
+			if isParam(part, q) {
+				n++
 				break
 			}
 		}
-		part := raw[:end]
-		if end < len(raw) {
-			raw = raw[end+1:]
-		} else {
-			raw = ""
-		}
-		for i := 0; i < len(part); i++ {
-			if part[i] == '=' {
-				part = part[:i]
-				break
-			}
-		}
-		for _, c := range s.query {
-			if nameIs(part, c, true) {
-				return true
-			}
-		}
 	}
-	return false
+	return n
 }
 
-// nameIs reports whether name, percent-decoded when unescape is set, folds to
-// folded (a foldName result).
-func nameIs(name, folded string, unescape bool) bool {
-	// Decoding only shortens a name.
-	if len(name) < len(folded) || !unescape && len(name) != len(folded) {
-		return false
+// Strip removes every carrier from r: the headers, and the query parameters
+// from the URL and RequestURI (the other parameters are kept byte for byte).
+func (c *Carriers) Strip(r *http.Request) {
+	for _, h := range c.headers {
+		delete(r.Header, h)
 	}
-	j := 0
-	for i := 0; i < len(name); i++ {
-		b := name[i]
-		if unescape {
-			switch {
-			case b == '+':
-				b = ' '
-			case b == '%' && i+2 < len(name) && isHex(name[i+1]) && isHex(name[i+2]):
-				b = unhex(name[i+1])<<4 | unhex(name[i+2])
-				i += 2
-			}
+	if r.URL == nil || r.URL.RawQuery == "" {
+		return
+	}
+	for _, q := range c.query {
+		if hasParam(r.URL.RawQuery, q) {
+			StripQueryParam(r, q)
 		}
-		if j == len(folded) || foldByte(b) != folded[j] {
-			return false
-		}
-		j++
 	}
-	return j == len(folded)
-}
-
-// foldName returns name as nameIs compares it.
-func foldName(name string) string {
-	b := []byte(name)
-	for i := range b {
-		b[i] = foldByte(b[i])
-	}
-	return string(b)
-}
-
-func foldByte(b byte) byte {
-	switch {
-	case b >= 'A' && b <= 'Z':
-		return b + ('a' - 'A')
-	case b == '-', b == '.', b == ' ', b == '[':
-		return '_'
-	}
-	return b
-}
-
-func isHex(b byte) bool {
-	return b >= '0' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F'
-}
-
-func unhex(b byte) byte {
-	switch {
-	case b >= 'a':
-		return b - 'a' + 10
-	case b >= 'A':
-		return b - 'A' + 10
-	}
-	return b - '0'
 }
