@@ -7,6 +7,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +23,8 @@ import (
 //	GET    /api_gateway/keys             list (?consumer= filters)
 //	GET    /api_gateway/keys/{id}        show
 //	POST   /api_gateway/keys/{id}/rotate rotate; body {"grace": "24h"} optional
-//	DELETE /api_gateway/keys/{id}        revoke now
+//	DELETE /api_gateway/keys/{id}        revoke now, with every key it was rotated
+//	                                     into (?keep_successors=true: the key alone)
 //	DELETE /api_gateway/cache            purge the response cache (?path=/x: one path)
 //
 // No answer ever carries a key's hash, and only create and rotate carry the key.
@@ -55,6 +58,9 @@ type keyView struct {
 	Status keystore.Status `json:"status"`
 	// Key is set only in the answers to create and rotate.
 	Key string `json:"key,omitempty"`
+	// RevokedSuccessors, in the answer to a revocation, lists the keys it
+	// revoked because they were rotated from this one.
+	RevokedSuccessors []string `json:"revoked_successors,omitempty"`
 }
 
 func view(r keystore.Record, key string, now time.Time) keyView {
@@ -171,13 +177,42 @@ func (a *adminAPI) handleKey(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeJSON(w, http.StatusOK, view(rec, "", now))
 	case http.MethodDelete:
-		rec, err := store.Revoke(r.Context(), id, now)
+		cascade, err := revokeCascade(r)
+		if err != nil {
+			return err
+		}
+		rec, successors, err := store.Revoke(r.Context(), id, cascade, now)
 		if err != nil {
 			return storeErr(err)
 		}
-		return writeJSON(w, http.StatusOK, view(rec, "", now))
+		v := view(rec, "", now)
+		v.RevokedSuccessors = successors
+		return writeJSON(w, http.StatusOK, v)
 	}
 	return methodNotAllowed(w, "GET, DELETE")
+}
+
+// revokeCascade reads the query of DELETE /api_gateway/keys/{id}: only
+// keep_successors, a boolean. Anything else is refused rather than ignored, so
+// a misspelt opt-out never passes unnoticed.
+func revokeCascade(r *http.Request) (keystore.Cascade, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return keystore.WithSuccessors, apiErr(http.StatusBadRequest, "invalid query string")
+	}
+	for name, values := range q {
+		if name != "keep_successors" || len(values) != 1 {
+			return keystore.WithSuccessors, apiErr(http.StatusBadRequest, "the only query parameter is keep_successors, once")
+		}
+		keep, err := strconv.ParseBool(values[0])
+		if err != nil {
+			return keystore.WithSuccessors, apiErr(http.StatusBadRequest, "keep_successors must be true or false")
+		}
+		if keep {
+			return keystore.KeyOnly, nil
+		}
+	}
+	return keystore.WithSuccessors, nil
 }
 
 // decodeBody reads a JSON object of at most maxAdminBody bytes into v, refusing

@@ -23,9 +23,16 @@ import (
 // no credential for any method is answered 401 too: to let anonymous callers
 // through, do not put api_auth on their route.
 //
+// A request holding more than one credential (two values in the places any
+// configured method reads credentials from, see AuthMethod.Carriers) is
+// answered 401 invalid_request before any method runs, even when both are
+// the same: which one to believe is a guess the gateway does not make.
+//
 // On success it sets the placeholders {http.auth.user.id} (the consumer),
 // {http.auth.user.scopes} (space-separated), {http.auth.user.key_id} and
-// {http.auth.user.method}, and removes the credential from the request.
+// {http.auth.user.method}. Once a method has decided, every carrier of every
+// method is removed from the request, so only the verified credential's
+// effect reaches the upstream.
 type Auth struct {
 	// MethodsRaw are the authentication methods, tried in order.
 	MethodsRaw []json.RawMessage `json:"methods,omitempty" caddy:"namespace=apigate.auth_methods inline_key=method"`
@@ -43,6 +50,9 @@ type Auth struct {
 	logger  *zap.Logger
 	now     func() time.Time
 
+	// carriers are those of every method, joined at provision.
+	carriers authn.Carriers
+
 	mAllowed, mNoCredential prometheus.Counter
 	mLatency                prometheus.Observer
 }
@@ -54,6 +64,12 @@ type AuthMethod interface {
 	// request carries no credential for this method, or an *authn.Rejection. It
 	// removes the credential it found from r.
 	Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*authn.Identity, error)
+
+	// Carriers returns every place of a request the method reads a
+	// credential from, whatever the credential's shape: api_auth counts a
+	// value there as a credential, and removes them all once a method has
+	// decided. Called once, after Provision.
+	Carriers() authn.Carriers
 }
 
 // CaddyModule returns the Caddy module information.
@@ -96,7 +112,7 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 		case *JWTMethod, *IntrospectMethod:
 			method = skipAPIKeys{method, prefix}
 		}
-		a.methods = append(a.methods, method)
+		a.addMethod(method)
 	}
 	if a.UpstreamToken != nil {
 		if err := a.UpstreamToken.provision(ctx); err != nil {
@@ -109,6 +125,13 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 		}
 	}
 	return nil
+}
+
+// addMethod appends m to the methods tried and its carriers to those
+// stripped.
+func (a *Auth) addMethod(m AuthMethod) {
+	a.methods = append(a.methods, m)
+	a.carriers.Add(m.Carriers())
 }
 
 // skipAPIKeys leaves Bearer tokens that look like API keys to the api_key
@@ -153,11 +176,23 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			return a.Lockout.reject(w, d)
 		}
 	}
+	carried := a.carriers.Count(r)
+	if carried > 1 {
+		// Two credentials (a valid key beside a forged token, two keys, one
+		// key twice): no method may pick one and let the other through.
+		a.carriers.Strip(r)
+		if a.Lockout != nil {
+			a.Lockout.fail(now, ip)
+		}
+		return a.reject(w, r, authn.ErrAmbiguous)
+	}
 	for _, m := range a.methods {
 		id, err := m.Authenticate(r, ip, now)
 		if errors.Is(err, authn.ErrNoCredential) {
 			continue
 		}
+		// A method decided: whatever the outcome, no credential goes on.
+		a.carriers.Strip(r)
 		if err != nil {
 			// A credential that could not be checked (an identity provider
 			// down: 503) is not a failed login.
@@ -179,9 +214,10 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		observeSince(a.mLatency, now)
 		return next.ServeHTTP(w, r)
 	}
-	if len(r.Header.Values("Authorization")) > 0 {
+	if carried > 0 || len(r.Header.Values("Authorization")) > 0 {
 		// A credential was sent that no method could use (a malformed or empty
 		// token, another scheme): the same answer as any invalid credential.
+		a.carriers.Strip(r)
 		r.Header.Del("Authorization")
 		if a.Lockout != nil {
 			a.Lockout.fail(now, ip)
@@ -261,7 +297,8 @@ type APIKeyMethod struct {
 	// header.
 	Query string `json:"query,omitempty"`
 
-	keys authn.APIKey
+	keys    authn.APIKey
+	release func() // forgets the carriers registered at provision
 }
 
 // CaddyModule returns the Caddy module information.
@@ -287,8 +324,21 @@ func (m *APIKeyMethod) Provision(ctx caddy.Context) error {
 		Prefix: app.Store().Policy().Prefix,
 		Keys:   app.Store(),
 	}
+	// api_cache must know where keys travel, wherever it sits.
+	m.release = authn.RegisterCarriers(m.Header, m.Query)
 	return nil
 }
+
+// Cleanup forgets the carriers Provision registered.
+func (m *APIKeyMethod) Cleanup() error {
+	if m.release != nil {
+		m.release()
+	}
+	return nil
+}
+
+// Carriers returns where the method reads keys.
+func (m *APIKeyMethod) Carriers() authn.Carriers { return m.keys.Carriers() }
 
 // Authenticate checks the API key r carries, if any.
 func (m *APIKeyMethod) Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*authn.Identity, error) {
@@ -332,5 +382,6 @@ var (
 	_ caddy.Provisioner           = (*Auth)(nil)
 	_ caddy.Provisioner           = (*APIKeyMethod)(nil)
 	_ caddy.Validator             = (*APIKeyMethod)(nil)
+	_ caddy.CleanerUpper          = (*APIKeyMethod)(nil)
 	_ AuthMethod                  = (*APIKeyMethod)(nil)
 )

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/apigate/caddy-apigate/authn"
 	"github.com/apigate/caddy-apigate/cache"
 )
 
@@ -32,7 +33,11 @@ import (
 // consumer and scopes), or, without one, the anonymous partition shared by
 // every unauthenticated caller. Responses marked `Cache-Control: public` are
 // stored in a partition every consumer reads only when Share is "public".
-// Every hit checks the stored partition again.
+// Every hit checks the stored partition again. The caller is whoever api_auth
+// identified before the cache ran, wherever the handlers sit: a request with
+// no identity that carries a credential (authn.CarriesCredential, a cookie)
+// bypasses the cache, and a response for which an api_auth after the cache
+// identified the caller is never stored.
 //
 // Stored: answers to GET with status 200, 203 or 204 (and 300, 301, 308, 404,
 // 410 with an explicit freshness), at most MaxItem bytes with a
@@ -73,7 +78,8 @@ type Cache struct {
 	maxBody int64
 	logger  *zap.Logger
 	now     func() time.Time
-	joined  func() // test hook: called when a miss has joined its key's flight
+	joined  func()       // test hook: called when a miss has joined its key's flight
+	warned  *atomic.Bool // the late-identity warning was logged
 }
 
 // cachePool holds the stores, keyed by size settings, so a reload keeps them.
@@ -109,6 +115,7 @@ const (
 // Provision fills defaults and takes the store from the pool.
 func (c *Cache) Provision(ctx caddy.Context) error {
 	c.logger = ctx.Logger()
+	c.warned = new(atomic.Bool)
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -214,7 +221,8 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		cacheInvalidations.Inc()
 		return err
 	}
-	if len(r.Header["Range"]) > 0 || len(r.Header["Upgrade"]) > 0 || anonymousWithCredentials(r) {
+	id := identityFrom(r)
+	if len(r.Header["Range"]) > 0 || len(r.Header["Upgrade"]) > 0 || (id == nil && carriesCredentials(r)) {
 		cacheBypassed.Inc()
 		w.Header().Add("Cache-Status", statusBypass)
 		return next.ServeHTTP(w, r)
@@ -223,7 +231,7 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if cc := r.Header["Cache-Control"]; len(cc) > 0 {
 		req = cache.ParseCacheControl(cc)
 	}
-	part := partitionOf(r)
+	part := partitionOf(id)
 	kb := keyBufs.Get().(*keyBuf)
 	defer keyBufs.Put(kb)
 	host, path := r.Host, r.URL.EscapedPath()
@@ -265,19 +273,21 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 
 var bodyOnlyIfCached = problemBody(http.StatusGatewayTimeout, "the response is not in the cache and the request asked for only-if-cached")
 
-// anonymousWithCredentials reports a request that carries credentials of its
-// own (Authorization, a cookie) that no api_auth turned into an identity: its
-// answer may be personal, and the anonymous partition is shared by every such
-// caller, so it is neither served from nor stored in the cache (RFC 9111
-// section 3.5).
-func anonymousWithCredentials(r *http.Request) bool {
-	return (len(r.Header["Authorization"]) > 0 || len(r.Header["Cookie"]) > 0 || len(r.Header["Proxy-Authorization"]) > 0) &&
-		identityFrom(r) == nil
+// carriesCredentials reports a request, with no identity yet, that carries
+// credentials of its own: in any header or query parameter a configured
+// api_auth method reads (authn.CarriesCredential: Authorization, X-API-Key and
+// api_key always), a cookie or Proxy-Authorization. Its answer may be
+// personal (an api_auth after the cache, or the upstream, may identify it),
+// and the anonymous partition is shared by every caller without an identity,
+// so it is neither served from nor stored in the cache (RFC 9111 section
+// 3.5).
+func carriesCredentials(r *http.Request) bool {
+	return len(r.Header["Cookie"]) > 0 || len(r.Header["Proxy-Authorization"]) > 0 || authn.CarriesCredential(r)
 }
 
-// partitionOf returns whose responses a request may read.
-func partitionOf(r *http.Request) cache.Partition {
-	id := identityFrom(r)
+// partitionOf returns whose responses the caller with identity id (nil for
+// none) may read.
+func partitionOf(id *authn.Identity) cache.Partition {
 	if id == nil {
 		return cache.Partition{Kind: cache.Anonymous}
 	}
@@ -314,6 +324,15 @@ func (c *Cache) lookup(kb *keyBuf, key []byte, part cache.Partition, r *http.Req
 		return nil, "request"
 	}
 	return e, ""
+}
+
+// warnLateIdentity tells the operator, once per handler, that api_cache runs
+// before the api_auth of its route.
+func (c *Cache) warnLateIdentity() {
+	if c.warned.CompareAndSwap(false, true) {
+		c.logger.Warn("api_cache runs before api_auth: answers to the callers api_auth identifies are not stored; " +
+			"write api_cache after api_auth, in the same block")
+	}
 }
 
 func hitStatus(e *cache.Entry, now time.Time) string {
@@ -445,6 +464,8 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		max:              int(c.maxBody),
 		status:           prefix,
 	}
+	// Whoever api_auth identifies downstream, the key was computed before.
+	before := identityFrom(r)
 	if err := next.ServeHTTP(rec, r); err != nil {
 		if !iso.wroteHeader {
 			w.Header().Add("Cache-Status", "apigate; fwd="+fwd)
@@ -464,6 +485,17 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	var varyKey []byte
 	stored := false
 	dec := cache.Decide(status, h, req, now, c.policy)
+	detail := ""
+	if dec.Store && identityFrom(r) != before {
+		// An api_auth after this handler identified the caller (the vars
+		// map is shared, so its identity is visible here): the answer is
+		// that caller's, but the key holds the partition from before (the
+		// anonymous one, or another identity). Never store it.
+		dec = cache.Decision{Reason: "identity established after api_cache"}
+		detail = "; detail=identity-after-cache"
+		cacheLateIdentity.Inc()
+		c.warnLateIdentity()
+	}
 	if dec.Store {
 		e, varyKey = c.entry(key, part, status, h, buf.Bytes(), r, dec, now)
 		stored = c.store(e, varyKey, r, now, gen)
@@ -473,7 +505,7 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	} else if ce := c.logger.Check(zapcore.DebugLevel, "response not stored"); ce != nil {
 		ce.Write(zap.String("reason", dec.Reason), zap.Int("status", status))
 	}
-	cs := prefix + strconv.Itoa(status)
+	cs := prefix + strconv.Itoa(status) + detail
 	if stored {
 		cacheStored.Inc()
 		cs += "; stored; ttl=" + strconv.FormatInt(int64((dec.Lifetime-dec.InitialAge)/time.Second), 10)

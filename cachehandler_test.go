@@ -672,11 +672,27 @@ func TestCacheSharedVary(t *testing.T) {
 func TestCacheAnonymousWithCredentials(t *testing.T) {
 	c, _ := newTestCache(t, Cache{TTL: caddy.Duration(time.Minute)})
 	up := &upstream{}
-	for _, h := range [][]string{{"Authorization", "Bearer alice-token"}, {"Cookie", "session=alice"}} {
+	// A key header another api_auth of the config reads.
+	defer authn.RegisterCarriers("X-Partner-Token", "partner_token")()
+	for _, tc := range []struct{ target, header, value string }{
+		{"/me", "Authorization", "Bearer alice-token"},
+		{"/me", "Authorization", "Basic YTpi"},
+		{"/me", "Cookie", "session=alice"},
+		{"/me", "Proxy-Authorization", "Basic YTpi"},
+		{"/me", "X-Api-Key", "garbage"},
+		{"/me", "X_API_KEY", "garbage"},
+		{"/me", "X-Partner-Token", "t"},
+		{"/me?api_key=k", "", ""},
+		{"/me?a=1&partner%5Ftoken=t", "", ""},
+	} {
+		var h []string
+		if tc.header != "" {
+			h = []string{tc.header, tc.value}
+		}
 		for i := 0; i < 2; i++ {
-			res := get(t, c, up, "/me", "", h...)
+			res := get(t, c, up, tc.target, "", h...)
 			if res.hit() || !strings.Contains(res.cacheStatus(), "fwd=bypass") {
-				t.Fatalf("%s, request %d: Cache-Status %q", h[0], i, res.cacheStatus())
+				t.Fatalf("%s %s, request %d: Cache-Status %q", tc.target, tc.header, i, res.cacheStatus())
 			}
 		}
 	}
@@ -684,5 +700,83 @@ func TestCacheAnonymousWithCredentials(t *testing.T) {
 	before := up.calls.Load()
 	if res := get(t, c, up, "/me", ""); res.hit() || up.calls.Load() != before+1 {
 		t.Fatalf("anonymous caller served from the cache: %q", res.cacheStatus())
+	}
+	// A caller api_auth identified before the cache is in its own partition:
+	// the carriers it still has do not matter.
+	get(t, c, up, "/mine", "alice", "X-Partner-Token", "t")
+	if res := get(t, c, up, "/mine", "alice", "X-Partner-Token", "t"); !res.hit() {
+		t.Fatalf("identified caller not cached: %q", res.cacheStatus())
+	}
+}
+
+// identifyThen stands in for an api_auth after the cache: it sets the
+// identity of consumer (none for "") and calls next.
+func identifyThen(consumer string, next caddyhttp.Handler) caddyhttp.Handler {
+	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if consumer != "" {
+			caddyhttp.SetVar(r.Context(), identityVar, &authn.Identity{Consumer: consumer, Method: "client_cert"})
+		}
+		return next.ServeHTTP(w, r)
+	})
+}
+
+// TestCacheIdentityAfterCacheNotStored: an api_auth that runs after the cache
+// (route order, or a handle below a site-level cache) identifies the caller
+// too late for the key: the answer is never stored, so no other caller gets
+// it, and the normal order still caches.
+func TestCacheIdentityAfterCacheNotStored(t *testing.T) {
+	c, _ := newTestCache(t, Cache{TTL: caddy.Duration(time.Minute)})
+	up := &upstream{}
+	for _, tc := range []struct{ before, after string }{
+		{"", "alice"},      // anonymous at the cache, alice downstream
+		{"bob", "alice"},   // another identity downstream
+		{"alice", "alice"}, // the same consumer, but established again
+	} {
+		path := "/late/" + tc.before + "-" + tc.after
+		next := identifyThen(tc.after, up)
+		res := get(t, c, next, path, tc.before)
+		if !strings.Contains(res.body, `"alice"`) || strings.Contains(res.cacheStatus(), "stored") ||
+			!strings.Contains(res.cacheStatus(), "detail=identity-after-cache") {
+			t.Fatalf("%s: %q %s", path, res.cacheStatus(), res.body)
+		}
+		for _, who := range []string{"", "bob", "alice"} {
+			if res := get(t, c, identifyThen(who, up), path, who); res.hit() {
+				t.Fatalf("%s: %q got a hit: %s", path, who, res.body)
+			}
+		}
+	}
+	// The normal order: identified before the cache, nothing changes after.
+	get(t, c, up, "/early", "alice")
+	if res := get(t, c, up, "/early", "alice"); !res.hit() || !strings.Contains(res.body, `"alice"`) {
+		t.Fatalf("normal order not cached: %q", res.cacheStatus())
+	}
+	if res := get(t, c, up, "/early", "bob"); res.hit() {
+		t.Fatalf("bob got alice's answer")
+	}
+}
+
+// BenchmarkCacheHitAnonymous: a hit for a caller without identity, whose
+// headers and query are checked for credentials first.
+func BenchmarkCacheHitAnonymous(b *testing.B) {
+	c, _ := newTestCache(b, Cache{TTL: caddy.Duration(time.Hour)})
+	up := &upstream{}
+	r := httptest.NewRequest("GET", "/catalog?page=2&sort=name", nil)
+	r.Header.Set("Accept", "application/json")
+	r.Header.Set("User-Agent", "bench")
+	r.Header.Set("X-Request-Id", "1")
+	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{}))
+	c.ServeHTTP(httptest.NewRecorder(), r, up)
+	c.pooled.Wait()
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		clear(w.h)
+		if err := c.ServeHTTP(w, r, up); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if up.calls.Load() != 1 {
+		b.Fatalf("%d upstream calls", up.calls.Load())
 	}
 }

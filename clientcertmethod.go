@@ -55,6 +55,10 @@ func (m *ClientCertMethod) Authenticate(r *http.Request, clientIP netip.Addr, no
 	return m.cc.Authenticate(r, clientIP, now)
 }
 
+// Carriers returns none: the certificate is the connection's, not the
+// request's.
+func (m *ClientCertMethod) Carriers() authn.Carriers { return m.cc.Carriers() }
+
 // Interface guards
 var (
 	_ caddy.Provisioner = (*ClientCertMethod)(nil)

@@ -32,7 +32,11 @@ A key is printed once, when it is created or rotated: store it then.
   caddy api-key list [--consumer ci-bot]
   caddy api-key show <id>
   caddy api-key rotate <id> [--grace 24h]
-  caddy api-key revoke <id>
+  caddy api-key revoke <id> [--keep-successors]
+
+Revoking a key also revokes every key it was rotated into, so a key
+rotated by whoever stole it dies with it; --keep-successors revokes
+the key alone.
 `,
 		CobraFunc: apiKeyCommand,
 	})
@@ -110,13 +114,18 @@ func apiKeyCommand(cmd *cobra.Command) {
 	rotate.Flags().String("grace", "", "How long the old key keeps working (default: the keys { grace } setting)")
 
 	revoke := &cobra.Command{
-		Use:   "revoke <id>",
-		Short: "Revokes a key now",
+		Use:   "revoke <id> [--keep-successors]",
+		Short: "Revokes a key now, with every key it was rotated into",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return runAPIKey(c, http.MethodDelete, "/api_gateway/keys/"+url.PathEscape(args[0]), nil, printKey)
+			uri := "/api_gateway/keys/" + url.PathEscape(args[0])
+			if keep, _ := c.Flags().GetBool("keep-successors"); keep {
+				uri += "?keep_successors=true"
+			}
+			return runAPIKey(c, http.MethodDelete, uri, nil, printKey)
 		},
 	}
+	revoke.Flags().Bool("keep-successors", false, "Revoke this key alone: the keys it was rotated into keep working")
 
 	cmd.AddCommand(create, list, show, rotate, revoke)
 }
@@ -193,6 +202,9 @@ func printKey(w io.Writer, data []byte) error {
 	}
 	if k.RotatedTo != "" {
 		fmt.Fprintf(tw, "rotated_to:\t%s\n", k.RotatedTo)
+	}
+	if len(k.RevokedSuccessors) > 0 {
+		fmt.Fprintf(tw, "revoked_successors:\t%s\n", strings.Join(k.RevokedSuccessors, " "))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

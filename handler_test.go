@@ -35,10 +35,16 @@ func testStore(t testing.TB, scopes ...[]string) (*keystore.Store, []string) {
 	return s, keys
 }
 
-func testAuth(s *keystore.Store) *Auth {
+// testAuth returns api_auth with one api_key method on s, reading the query
+// parameter query when it is given.
+func testAuth(s *keystore.Store, query ...string) *Auth {
 	metricsOnce.Do(buildMetrics)
 	a := &Auth{logger: zap.NewNop(), now: func() time.Time { return testNow }}
-	a.methods = []AuthMethod{&APIKeyMethod{keys: authn.APIKey{Header: "X-Api-Key", Prefix: "agk", Keys: s}}}
+	m := &APIKeyMethod{keys: authn.APIKey{Header: "X-Api-Key", Prefix: "agk", Keys: s}}
+	if len(query) > 0 {
+		m.keys.Query = query[0]
+	}
+	a.addMethod(m)
 	a.mAllowed = decisions.WithLabelValues("api_auth", "allowed")
 	a.mNoCredential = decisions.WithLabelValues("api_auth", "no_credential")
 	return a
@@ -226,6 +232,24 @@ func BenchmarkAuthAPIKey(b *testing.B) {
 	}
 }
 
+// BenchmarkAuthAPIKeyQueryOn is the same path with `api_key { query api_key }`
+// and a query string that holds other parameters: the gateway scans the query
+// for the key parameter on every request.
+func BenchmarkAuthAPIKeyQueryOn(b *testing.B) {
+	s, keys := testStore(b, []string{"orders:read"})
+	a := testAuth(s, "api_key")
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { return nil })
+	r, _ := newRequest("GET", "/orders?page=2&sort=desc&fields=id,total", "127.0.0.1")
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Header.Set("X-Api-Key", keys[0])
+		if err := a.ServeHTTP(w, r, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func TestKeyRotateHandler(t *testing.T) {
 	s, keys := testStore(t, []string{"orders:read"})
 	e, _ := s.Authenticate(keys[0], testNow)
@@ -274,6 +298,12 @@ func (m *calledMethod) Authenticate(*http.Request, netip.Addr, time.Time) (*auth
 	return nil, authn.ErrUnknown
 }
 
+func (m *calledMethod) Carriers() authn.Carriers {
+	var c authn.Carriers
+	c.AddHeader("Authorization")
+	return c
+}
+
 // TestTokenMethodsNeverSeeAPIKeys: with a token method (jwt, introspect) written
 // before api_key, a Bearer API key still goes to api_key and never to the
 // token method (which would send it to an identity provider).
@@ -299,5 +329,156 @@ func TestTokenMethodsNeverSeeAPIKeys(t *testing.T) {
 	}
 	if !token.called {
 		t.Fatal("a JWT did not reach the token method")
+	}
+}
+
+// tokenMethod is a token method accepting one Bearer token, as jwt would.
+type tokenMethod struct{ token string }
+
+func (m tokenMethod) Authenticate(r *http.Request, _ netip.Addr, _ time.Time) (*authn.Identity, error) {
+	v := r.Header.Get("Authorization")
+	switch {
+	case v == "":
+		return nil, authn.ErrNoCredential
+	case v != "Bearer "+m.token:
+		return nil, authn.ErrInvalidToken
+	}
+	r.Header.Del("Authorization")
+	return &authn.Identity{Consumer: "idp-user", Method: "jwt"}, nil
+}
+
+func (tokenMethod) Carriers() authn.Carriers { return (&authn.JWT{}).Carriers() }
+
+// TestAuthOneCredentialOnly: whatever the order of the methods, a request
+// holding two credentials is refused before any method decides, and a request
+// holding one reaches the next handler with no carrier of any method left.
+func TestAuthOneCredentialOnly(t *testing.T) {
+	s, keys := testStore(t, []string{"a"}, []string{"a"})
+	const jwt = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+	const forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9."
+	orders := map[string]func() *Auth{
+		"api_key then jwt": func() *Auth {
+			a := testAuth(s, "api_key")
+			a.addMethod(skipAPIKeys{tokenMethod{jwt}, "agk"})
+			return a
+		},
+		"jwt then api_key": func() *Auth {
+			a := testAuth(s, "api_key")
+			key := a.methods[0]
+			a.methods, a.carriers = nil, authn.Carriers{}
+			a.addMethod(skipAPIKeys{tokenMethod{jwt}, "agk"})
+			a.addMethod(key)
+			return a
+		},
+	}
+	refused := map[string]struct {
+		target  string
+		headers [][2]string
+	}{
+		"key and forged token":        {"/", [][2]string{{"X-Api-Key", keys[0]}, {"Authorization", "Bearer " + forged}}},
+		"token and other's key":       {"/", [][2]string{{"Authorization", "Bearer " + jwt}, {"X-Api-Key", keys[1]}}},
+		"token and other's key query": {"/?api_key=" + keys[1], [][2]string{{"Authorization", "Bearer " + jwt}}},
+		"key and basic":               {"/", [][2]string{{"X-Api-Key", keys[0]}, {"Authorization", "Basic dTpw"}}},
+		"two keys":                    {"/", [][2]string{{"X-Api-Key", keys[0]}, {"Authorization", "Bearer " + keys[1]}}},
+		"header and query differ":     {"/?api_key=" + keys[1], [][2]string{{"X-Api-Key", keys[0]}}},
+		"same key twice":              {"/?api_key=" + keys[0], [][2]string{{"X-Api-Key", keys[0]}}},
+		"repeated header":             {"/", [][2]string{{"X-Api-Key", keys[0]}, {"X-Api-Key", keys[1]}}},
+		"token and empty key":         {"/", [][2]string{{"Authorization", "Bearer " + jwt}, {"X-Api-Key", ""}}},
+	}
+	passed := map[string]struct {
+		target   string
+		headers  [][2]string
+		consumer string
+	}{
+		"key header": {"/?x=1", [][2]string{{"X-Api-Key", keys[0]}}, "c0"},
+		"key bearer": {"/?x=1", [][2]string{{"Authorization", "Bearer " + keys[0]}}, "c0"},
+		"key query":  {"/?x=1&api_key=" + keys[0], nil, "c0"},
+		"token":      {"/?x=1", [][2]string{{"Authorization", "Bearer " + jwt}}, "idp-user"},
+	}
+	for order, build := range orders {
+		a := build()
+		for name, tt := range refused {
+			t.Run(order+"/"+name, func(t *testing.T) {
+				r, _ := newRequest("GET", tt.target, "127.0.0.1")
+				for _, h := range tt.headers {
+					r.Header.Add(h[0], h[1])
+				}
+				w := httptest.NewRecorder()
+				next := &recordNext{}
+				if err := a.ServeHTTP(w, r, next); err != nil {
+					t.Fatal(err)
+				}
+				if next.called || w.Code != 401 || w.Header().Get("WWW-Authenticate") != challengeRequest || w.Header().Get("Content-Type") != "application/problem+json" {
+					t.Fatalf("status %d, next called %v, headers %v", w.Code, next.called, w.Header())
+				}
+			})
+		}
+		for name, tt := range passed {
+			t.Run(order+"/"+name, func(t *testing.T) {
+				r, _ := newRequest("GET", tt.target, "127.0.0.1")
+				for _, h := range tt.headers {
+					r.Header.Add(h[0], h[1])
+				}
+				w := httptest.NewRecorder()
+				next := &recordNext{}
+				if err := a.ServeHTTP(w, r, next); err != nil {
+					t.Fatal(err)
+				}
+				if !next.called {
+					t.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+				if id := identityFrom(next.req); id == nil || id.Consumer != tt.consumer {
+					t.Fatalf("identity %+v", id)
+				}
+				h := next.req.Header
+				if len(h.Values("X-Api-Key"))+len(h.Values("Authorization")) != 0 || next.req.URL.RawQuery != "x=1" || next.req.RequestURI != "/?x=1" {
+					t.Fatalf("a credential went on: %v %q %q", h, next.req.URL.RawQuery, next.req.RequestURI)
+				}
+			})
+		}
+	}
+}
+
+// certMethod stands for client_cert: a credential of the connection, read
+// from no request carrier.
+type certMethod struct{}
+
+func (certMethod) Authenticate(*http.Request, netip.Addr, time.Time) (*authn.Identity, error) {
+	return &authn.Identity{Consumer: "ci-bot", Method: "client_cert"}, nil
+}
+
+func (certMethod) Carriers() authn.Carriers { return authn.Carriers{} }
+
+// TestAuthStripsCarriersOfMethodsThatDidNotDecide: a method that decides
+// without reading a request carrier (client_cert) still leaves none of the
+// other methods' carriers to the upstream.
+func TestAuthStripsCarriersOfMethodsThatDidNotDecide(t *testing.T) {
+	s, keys := testStore(t, []string{"a"})
+	a := testAuth(s, "api_key")
+	key := a.methods[0]
+	a.methods, a.carriers = nil, authn.Carriers{}
+	a.addMethod(certMethod{})
+	a.addMethod(key)
+	for name, set := range map[string]func(*http.Request){
+		"header": func(r *http.Request) { r.Header.Set("X-Api-Key", keys[0]) },
+		"bearer": func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+keys[0]) },
+		"basic":  func(r *http.Request) { r.Header.Set("Authorization", "Basic dTpw") },
+		"query":  func(r *http.Request) { r.URL.RawQuery += "&api_key=" + keys[0]; r.RequestURI = r.URL.RequestURI() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, _ := newRequest("GET", "/?x=1", "127.0.0.1")
+			set(r)
+			next := &recordNext{}
+			if err := a.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
+				t.Fatal(err)
+			}
+			if !next.called || identityFrom(next.req).Method != "client_cert" {
+				t.Fatal("the certificate did not decide")
+			}
+			h := next.req.Header
+			if len(h.Values("X-Api-Key"))+len(h.Values("Authorization")) != 0 || next.req.URL.RawQuery != "x=1" || next.req.RequestURI != "/?x=1" {
+				t.Fatalf("a credential went on: %v %q %q", h, next.req.URL.RawQuery, next.req.RequestURI)
+			}
+		})
 	}
 }

@@ -157,6 +157,9 @@ func (m *IntrospectMethod) Authenticate(r *http.Request, clientIP netip.Addr, no
 	return m.in.Authenticate(r, clientIP, now)
 }
 
+// Carriers returns where the method reads tokens.
+func (m *IntrospectMethod) Carriers() authn.Carriers { return m.in.Carriers() }
+
 // Interface guards
 var (
 	_ caddy.Provisioner = (*IntrospectMethod)(nil)

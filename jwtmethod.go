@@ -300,6 +300,9 @@ func (m *JWTMethod) Authenticate(r *http.Request, clientIP netip.Addr, now time.
 	return m.verifier.Authenticate(r, clientIP, now)
 }
 
+// Carriers returns where the method reads tokens.
+func (m *JWTMethod) Carriers() authn.Carriers { return m.verifier.Carriers() }
+
 // Cleanup releases the pooled key set.
 func (m *JWTMethod) Cleanup() error {
 	if m.remote != nil {

@@ -98,6 +98,7 @@ var (
 	cacheRequests                                *prometheus.CounterVec
 	cacheByMethod, cacheBypassed                 prometheus.Counter
 	cacheWaitTimeouts, cacheMismatches           prometheus.Counter
+	cacheLateIdentity                            prometheus.Counter
 	cacheBytes                                   prometheus.GaugeFunc
 )
 
@@ -114,12 +115,13 @@ func buildCacheMetrics() {
 	cacheInvalidations = counter("cache_invalidations_total", "Invalidations by unsafe methods and purges.")
 	cacheRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "apigate", Name: "cache_requests_total",
-		Help: "Requests api_cache forwarded without a lookup, by reason (method, bypass, wait_timeout, partition_mismatch).",
+		Help: "Requests api_cache forwarded without a lookup or did not store, by reason (method, bypass, wait_timeout, partition_mismatch, identity_after_cache).",
 	}, []string{"reason"})
 	cacheByMethod = cacheRequests.WithLabelValues("method")
 	cacheBypassed = cacheRequests.WithLabelValues("bypass")
 	cacheWaitTimeouts = cacheRequests.WithLabelValues("wait_timeout")
 	cacheMismatches = cacheRequests.WithLabelValues("partition_mismatch")
+	cacheLateIdentity = cacheRequests.WithLabelValues("identity_after_cache")
 	cacheBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "apigate", Name: "cache_bytes",
 		Help: "Bytes of the responses api_cache holds, over every store.",

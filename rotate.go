@@ -21,7 +21,9 @@ import (
 // not authenticate with an API key get 401.
 //
 // A key can be rotated once (a rotated key is in grace: 409), and a new key
-// only after min_age, so a leaked key cannot be used to churn keys.
+// only after min_age; the new key keeps the old key's expires_at, and rotating
+// it ends the grace of the key before. So a leaked key cannot be used to churn
+// keys, to outlive its expiry, or to leave more than two keys working.
 type KeyRotate struct {
 	// MinAge is how old a key must be before it may rotate itself. Default: 1m;
 	// 0 turns the check off.
@@ -66,7 +68,8 @@ func (h *KeyRotate) Provision(ctx caddy.Context) error {
 
 var (
 	bodyRotateNeedsKey = problemBody(http.StatusUnauthorized, "rotating a key needs the API key itself as the credential")
-	bodyRotateConflict = problemBody(http.StatusConflict, "this key was rotated, expired or revoked already")
+	bodyRotateInGrace  = problemBody(http.StatusConflict, "this key was rotated already and is in its grace period: only the key it was rotated into can rotate")
+	bodyRotateConflict = problemBody(http.StatusConflict, "this key expired or was revoked")
 	bodyRotateTooSoon  = problemBody(http.StatusTooManyRequests, "this key is too new to be rotated again")
 	bodyRotateMethod   = problemBody(http.StatusMethodNotAllowed, "use POST to rotate the key")
 )
@@ -89,6 +92,10 @@ func (h *KeyRotate) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 		w.Header().Set("WWW-Authenticate", challengeInvalid)
 		return writeProblem(w, http.StatusUnauthorized, bodyInvalidCred)
 	}
+	if rec.StatusAt(now) == keystore.StatusGrace {
+		decisions.WithLabelValues("api_key_rotate", "conflict").Inc()
+		return writeProblem(w, http.StatusConflict, bodyRotateInGrace)
+	}
 	if wait := rec.CreatedAt.Add(h.minAge).Sub(now); wait > 0 {
 		decisions.WithLabelValues("api_key_rotate", "too_soon").Inc()
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
@@ -96,6 +103,9 @@ func (h *KeyRotate) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 	}
 	fresh, _, key, err := store.Rotate(r.Context(), id.KeyID, -1, now)
 	switch {
+	case errors.Is(err, keystore.ErrRotated):
+		decisions.WithLabelValues("api_key_rotate", "conflict").Inc()
+		return writeProblem(w, http.StatusConflict, bodyRotateInGrace)
 	case errors.Is(err, keystore.ErrConflict):
 		decisions.WithLabelValues("api_key_rotate", "conflict").Inc()
 		return writeProblem(w, http.StatusConflict, bodyRotateConflict)

@@ -83,6 +83,16 @@ func (a *APIKey) Authenticate(r *http.Request, clientIP netip.Addr, now time.Tim
 	return id, nil
 }
 
+// Carriers returns where the method reads keys: its header, Authorization,
+// and its query parameter when one is set.
+func (a *APIKey) Carriers() Carriers {
+	var c Carriers
+	c.AddHeader(a.header())
+	c.AddHeader("Authorization")
+	c.AddQuery(a.Query)
+	return c
+}
+
 func (a *APIKey) header() string {
 	if a.Header == "" {
 		return "X-Api-Key"
@@ -111,9 +121,10 @@ func (a *APIKey) find(r *http.Request) (string, location, error) {
 			key, where, found = token, inBearer, found+1
 		}
 	}
-	if a.Query != "" && r.URL.RawQuery != "" {
+	// Most queries hold no key: look before parsing (which allocates).
+	if a.Query != "" && r.URL.RawQuery != "" && hasParam(r.URL.RawQuery, a.Query) {
 		q, err := url.ParseQuery(r.URL.RawQuery)
-		if err != nil && hasParam(r.URL.RawQuery, a.Query) {
+		if err != nil {
 			// A key parameter that does not decode: refuse rather than guess.
 			return "", 0, ErrMalformed
 		}

@@ -49,6 +49,11 @@ func (c *ClientCert) Init() error {
 	return nil
 }
 
+// Carriers returns none: the certificate belongs to the TLS connection, not
+// to the request, so no request header or parameter carries it and there is
+// nothing to remove before the upstream.
+func (c *ClientCert) Carriers() Carriers { return Carriers{} }
+
 // Authenticate returns the identity of the request's verified client
 // certificate; ErrNoCredential when the connection presented none.
 func (c *ClientCert) Authenticate(r *http.Request, _ netip.Addr, now time.Time) (*Identity, error) {

@@ -72,6 +72,9 @@ func (in *Introspector) Authenticate(r *http.Request, _ netip.Addr, now time.Tim
 	return in.Verify(r.Context(), token, now)
 }
 
+// Carriers returns where the method reads tokens: Authorization.
+func (in *Introspector) Carriers() Carriers { return bearerCarriers() }
+
 // Verify returns the identity of token at now.
 func (in *Introspector) Verify(ctx context.Context, token string, now time.Time) (*Identity, error) {
 	if token == "" || len(token) > MaxTokenLen || !printableASCII(token) {

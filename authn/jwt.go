@@ -153,6 +153,15 @@ func (v *JWT) Authenticate(r *http.Request, _ netip.Addr, now time.Time) (*Ident
 	return v.Verify(r.Context(), token, now)
 }
 
+// Carriers returns where the method reads tokens: Authorization.
+func (v *JWT) Carriers() Carriers { return bearerCarriers() }
+
+func bearerCarriers() Carriers {
+	var c Carriers
+	c.AddHeader("Authorization")
+	return c
+}
+
 // Verify checks token at now and returns the identity it carries.
 func (v *JWT) Verify(ctx context.Context, token string, now time.Time) (*Identity, error) {
 	if token == "" || len(token) > MaxTokenLen {

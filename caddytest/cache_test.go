@@ -2,10 +2,18 @@ package caddytest
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -401,5 +409,279 @@ func TestCacheSurvivesReload(t *testing.T) {
 	}
 	if metric(t, g, "caddy_apigate_cache_hits_total") == 0 {
 		t.Fatal("hit metric lost on reload")
+	}
+}
+
+// The cache cannot leak whatever the order: a cache placed where api_auth
+// has not run yet stores no answer for an identified caller, and a request
+// with a credential gets nothing from, and leaves nothing in, the anonymous
+// partition.
+
+// notStored fails when a response says it was stored or served from memory.
+func notStored(t *testing.T, what string, status int, h http.Header, body string) {
+	t.Helper()
+	if cs := h.Get("Cache-Status"); strings.Contains(cs, "stored") || strings.Contains(cs, "hit") || strings.Contains(cs, "collapsed") {
+		t.Fatalf("%s: %d, Cache-Status %q: %s", what, status, cs, body)
+	}
+}
+
+// neverServed asks for path as callers who must not get what was fetched
+// before, for long enough that an asynchronous write would have landed, and
+// fails on any answer from memory or from the upstream for someone else.
+func neverServed(t *testing.T, g *Gateway, path string, callers map[string]map[string]string, want map[string]int) {
+	t.Helper()
+	for round := 0; round < 5; round++ {
+		for name, headers := range callers {
+			status, h, body := g.Do("GET", path, headers, "")
+			if strings.Contains(h.Get("Cache-Status"), "hit") || status != want[name] {
+				t.Fatalf("%s, round %d: %d %q %s", name, round, status, h.Get("Cache-Status"), body)
+			}
+			if status == 200 && consumerOf(t, body) != strings.TrimPrefix(name, "as ") {
+				t.Fatalf("%s got someone else's answer: %s", name, body)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestCacheBeforeAuthInRoute(t *testing.T) {
+	up := startCacheUpstream(t)
+	g := StartGateway(t, `{
+	{ADMIN_OPTIONS}
+}
+
+http://127.0.0.1:{PORT} {
+	# Written first in a route, api_cache runs first.
+	route /orders/* {
+		api_cache {
+			ttl 30s
+		}
+		api_auth
+		reverse_proxy {UPSTREAM} {
+			header_up X-Consumer {http.auth.user.id}
+		}
+	}
+	# The order the README recommends.
+	route /good/* {
+		api_auth
+		api_cache {
+			ttl 30s
+		}
+		reverse_proxy {UPSTREAM} {
+			header_up X-Consumer {http.auth.user.id}
+		}
+	}
+}
+`, GatewayOptions{}, "{UPSTREAM}", up.Addr)
+	alice := map[string]string{"X-API-Key": g.CreateKey(map[string]any{"consumer": "alice"}).Key}
+	bob := map[string]string{"X-API-Key": g.CreateKey(map[string]any{"consumer": "bob"}).Key}
+	bearer := map[string]string{"Authorization": "Bearer " + alice["X-API-Key"]}
+
+	for i := 0; i < 3; i++ {
+		for what, who := range map[string]map[string]string{"alice": alice, "alice's bearer key": bearer} {
+			status, h, body := g.Do("GET", "/orders/1", who, "")
+			if status != 200 || consumerOf(t, body) != "alice" || !strings.Contains(h.Get("Cache-Status"), "fwd=bypass") {
+				t.Fatalf("%s %d: %d %q %s", what, i, status, h.Get("Cache-Status"), body)
+			}
+		}
+	}
+	neverServed(t, g, "/orders/1", map[string]map[string]string{
+		"no key":      nil,
+		"garbage key": {"X-API-Key": "apigate_garbage"},
+		"as bob":      bob,
+	}, map[string]int{"no key": 401, "garbage key": 401, "as bob": 200})
+
+	// The recommended order caches per consumer.
+	g.Do("GET", "/good/1", alice, "")
+	if got := cached(t, g, "/good/1", alice); consumerOf(t, got) != "alice" {
+		t.Fatalf("alice's hit: %s", got)
+	}
+	if status, h, body := g.Do("GET", "/good/1", bob, ""); status != 200 || consumerOf(t, body) != "bob" || strings.Contains(h.Get("Cache-Status"), "hit") {
+		t.Fatalf("bob: %d %q %s", status, h.Get("Cache-Status"), body)
+	}
+	if status, _, _ := g.Do("GET", "/good/1", nil, ""); status != 401 {
+		t.Fatalf("no key on the recommended route: %d", status)
+	}
+}
+
+func TestCacheSiteLevelAuthInHandle(t *testing.T) {
+	up := startCacheUpstream(t)
+	g := StartGateway(t, `{
+	{ADMIN_OPTIONS}
+}
+
+http://127.0.0.1:{PORT} {
+	# Caddy runs site-level api_cache before any handle.
+	api_cache {
+		ttl 30s
+	}
+	handle /orders/* {
+		api_auth
+		reverse_proxy {UPSTREAM} {
+			header_up X-Consumer {http.auth.user.id}
+		}
+	}
+	handle {
+		reverse_proxy {UPSTREAM}
+	}
+}
+`, GatewayOptions{}, "{UPSTREAM}", up.Addr)
+	alice := map[string]string{"X-API-Key": g.CreateKey(map[string]any{"consumer": "alice"}).Key}
+	bob := map[string]string{"X-API-Key": g.CreateKey(map[string]any{"consumer": "bob"}).Key}
+
+	for i := 0; i < 3; i++ {
+		status, h, body := g.Do("GET", "/orders/1", alice, "")
+		if status != 200 || consumerOf(t, body) != "alice" {
+			t.Fatalf("alice %d: %d %q %s", i, status, h.Get("Cache-Status"), body)
+		}
+		notStored(t, "alice", status, h, body)
+	}
+	neverServed(t, g, "/orders/1", map[string]map[string]string{
+		"no key":      nil,
+		"garbage key": {"X-API-Key": "apigate_garbage"},
+		"as bob":      bob,
+	}, map[string]int{"no key": 401, "garbage key": 401, "as bob": 200})
+
+	// Anonymous answers outside the handle are still cached.
+	g.Do("GET", "/open/a", nil, "")
+	if got := cached(t, g, "/open/a", nil); consumerOf(t, got) != "" {
+		t.Fatalf("open: %s", got)
+	}
+}
+
+// TestCacheWithoutAuthCredentialsBypass: on a site with no api_auth, a
+// request carrying a credential (Authorization, X-API-Key, or a key header or
+// parameter another site's api_auth reads) may get a personal answer from an
+// upstream that checks it: it never reaches the anonymous partition.
+func TestCacheWithoutAuthCredentialsBypass(t *testing.T) {
+	up := StartUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		who := r.Header.Get("Authorization") + r.Header.Get("X-Api-Key") + r.Header.Get("X-Partner-Token") + r.URL.Query().Get("partner_token")
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"consumer":%q}`, who)
+	})
+	port2 := freePort(t)
+	g := StartGateway(t, `{
+	{ADMIN_OPTIONS}
+}
+
+http://127.0.0.1:{PORT} {
+	api_cache {
+		ttl 30s
+	}
+	reverse_proxy {UPSTREAM}
+}
+
+http://127.0.0.1:{PORT2} {
+	api_auth {
+		api_key {
+			header X-Partner-Token
+			query partner_token
+		}
+	}
+	reverse_proxy {UPSTREAM}
+}
+`, GatewayOptions{}, "{UPSTREAM}", up.Addr, "{PORT2}", fmt.Sprint(port2))
+
+	for _, tc := range []struct {
+		path    string
+		headers map[string]string
+	}{
+		{"/me", map[string]string{"X-API-Key": "alice-key"}},
+		{"/me", map[string]string{"Authorization": "Bearer alice-token"}},
+		{"/me", map[string]string{"Authorization": "Basic YWxpY2U6cHc="}},
+		{"/me", map[string]string{"X-Partner-Token": "alice-partner"}},
+		{"/me?partner_token=alice-partner", nil},
+		{"/me?api_key=alice-key", nil},
+	} {
+		for i := 0; i < 2; i++ {
+			status, h, body := g.Do("GET", tc.path, tc.headers, "")
+			if status != 200 || !strings.Contains(h.Get("Cache-Status"), "fwd=bypass") {
+				t.Fatalf("%s %v: %d %q %s", tc.path, tc.headers, status, h.Get("Cache-Status"), body)
+			}
+		}
+	}
+	// Anonymous callers get the anonymous answer, cached.
+	g.Do("GET", "/me", nil, "")
+	if got := cached(t, g, "/me", nil); consumerOf(t, got) != "" {
+		t.Fatalf("anonymous caller got %s", got)
+	}
+}
+
+// TestCacheBeforeClientCertAuth: a client certificate is no header the cache
+// can see; api_auth after the cache identifies its holder, and that answer is
+// not stored, so a caller without a certificate never gets it.
+func TestCacheBeforeClientCertAuth(t *testing.T) {
+	ca := newTestCA(t, "apigate test CA")
+	_, srvCert, srvKey := ca.issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	bot, _, _ := ca.issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "ci-bot"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	dir := t.TempDir()
+	for name, data := range map[string][]byte{"ca.pem": ca.pem, "server.pem": srvCert, "server.key": srvKey} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up := startCacheUpstream(t)
+	g := StartGateway(t, `{
+	{ADMIN_OPTIONS}
+}
+
+https://localhost:{PORT} {
+	bind 127.0.0.1
+	tls {CERTS}/server.pem {CERTS}/server.key {
+		client_auth {
+			mode verify_if_given
+			trust_pool file {CERTS}/ca.pem
+		}
+	}
+	route {
+		api_cache {
+			ttl 30s
+		}
+		api_auth {
+			client_cert
+		}
+		reverse_proxy {UPSTREAM} {
+			header_up X-Consumer {http.auth.user.id}
+		}
+	}
+}
+`, GatewayOptions{}, "{UPSTREAM}", up.Addr, "{CERTS}", dir)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.pem)
+	get := func(certs ...tls.Certificate) (int, http.Header, string) {
+		dialer := &net.Dialer{Timeout: 5 * time.Second}
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost", Certificates: certs},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return dialer.DialContext(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", g.Port))
+			},
+		}}
+		defer c.CloseIdleConnections()
+		resp, err := c.Get(fmt.Sprintf("https://localhost:%d/orders/1", g.Port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	for i := 0; i < 3; i++ {
+		status, h, body := get(bot)
+		if status != 200 || consumerOf(t, body) != "ci-bot" || !strings.Contains(h.Get("Cache-Status"), "detail=identity-after-cache") {
+			t.Fatalf("ci-bot %d: %d %q %s", i, status, h.Get("Cache-Status"), body)
+		}
+		notStored(t, "ci-bot", status, h, body)
+	}
+	for i := 0; i < 5; i++ {
+		if status, h, body := get(); status != 401 {
+			t.Fatalf("no certificate, round %d: %d %q %s", i, status, h.Get("Cache-Status"), body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(g.Output(), "api_cache runs before api_auth") {
+		t.Fatal("no warning logged for api_cache before api_auth")
+	}
+	if n := metric(t, g, `caddy_apigate_cache_requests_total{reason="identity_after_cache"}`); n < 3 {
+		t.Fatalf("identity_after_cache counted %v times", n)
 	}
 }

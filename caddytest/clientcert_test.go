@@ -92,6 +92,7 @@ https://localhost:{PORT} {
 			consumer subject.common_name
 			scopes orders:read
 		}
+		api_key
 	}
 	api_authorize orders:read
 	reverse_proxy {UPSTREAM} {
@@ -117,12 +118,28 @@ https://localhost:{PORT} {
 	if status, _, err := getTLS(t, g, roots); err != nil || status != 401 {
 		t.Fatalf("no certificate: %d %v", status, err)
 	}
+	// The certificate decides (client_cert is written first); the key the
+	// caller also sent is one api_key reads, so it never reaches the upstream.
+	k := g.CreateKey(map[string]any{"consumer": "shop", "scopes": []string{"orders:read"}})
+	status, body, err = getTLSWith(t, g, roots, http.Header{"X-Api-Key": {k.Key}}, clientPair)
+	if err != nil || status != 200 {
+		t.Fatalf("certificate and key: %d %v %s", status, err, body)
+	}
+	if r := received(t, body); r.Header.Get("X-Method") != "client_cert" || r.Header.Get("X-Api-Key") != "" {
+		t.Fatalf("upstream saw %v", r.Header)
+	}
 	if status, body, err := getTLS(t, g, roots, strangerPair); err == nil {
 		t.Fatalf("a certificate from an untrusted CA was accepted: %d %s", status, body)
 	}
 }
 
 func getTLS(t *testing.T, g *Gateway, roots *x509.CertPool, certs ...tls.Certificate) (int, string, error) {
+	t.Helper()
+	return getTLSWith(t, g, roots, nil, certs...)
+}
+
+// getTLSWith is getTLS sending the request headers h.
+func getTLSWith(t *testing.T, g *Gateway, roots *x509.CertPool, h http.Header, certs ...tls.Certificate) (int, string, error) {
 	t.Helper()
 	// Dial 127.0.0.1 whatever localhost resolves to; SNI and Host say localhost.
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
@@ -140,7 +157,14 @@ func getTLS(t *testing.T, g *Gateway, roots *x509.CertPool, certs ...tls.Certifi
 		},
 	}}
 	defer c.CloseIdleConnections()
-	resp, err := c.Get(fmt.Sprintf("https://localhost:%d/orders", g.Port))
+	req, err := http.NewRequest("GET", fmt.Sprintf("https://localhost:%d/orders", g.Port), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h != nil {
+		req.Header = h
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, "", err
 	}

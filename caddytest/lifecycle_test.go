@@ -194,6 +194,7 @@ func TestAdminAPIBadInput(t *testing.T) {
 		{"GET", "/api_gateway/keys/..%2F..%2Fconfig", nil, 404},
 		{"GET", "/api_gateway/keys/" + k.ID + "/bogus", nil, 404},
 		{"DELETE", "/api_gateway/keys/AAAAAAAAAAAA", nil, 404},
+		{"DELETE", "/api_gateway/keys/" + k.ID + "?keep_successors=maybe", nil, 400},
 		{"POST", "/api_gateway/keys/AAAAAAAAAAAA/rotate", nil, 404},
 		{"GET", "/api_gateway/keys/" + k.ID + "/rotate", nil, 405},
 		{"POST", "/api_gateway/keys/" + k.ID + "/rotate", `{"grace":"-1h"}`, 400},
@@ -291,11 +292,23 @@ func TestCLI(t *testing.T) {
 	if err != nil || newKey == nil || newKey[1] == key[1] {
 		t.Fatalf("rotate: %v\n%s", err, out)
 	}
-	if _, err = run("revoke", id[1], "--address", g.Admin); err != nil {
+	// --keep-successors revokes the key alone; without it, a revocation takes
+	// the keys it was rotated into.
+	if _, err = run("revoke", id[1], "--keep-successors", "--address", g.Admin); err != nil {
 		t.Fatal(err)
 	}
 	if status, _, _ := g.Do("GET", "/orders/1", map[string]string{"X-API-Key": key[1]}, ""); status != 401 {
 		t.Fatalf("revoked CLI key: %d", status)
+	}
+	if status, _, _ := g.Do("GET", "/orders/1", map[string]string{"X-API-Key": newKey[1]}, ""); status != 200 {
+		t.Fatalf("successor after revoke --keep-successors: %d", status)
+	}
+	out, err = run("revoke", id[1], "--address", g.Admin)
+	if err != nil || !regexp.MustCompile(`(?m)^revoked_successors:\s+\S+$`).MatchString(out) {
+		t.Fatalf("revoke: %v\n%s", err, out)
+	}
+	if status, _, _ := g.Do("GET", "/orders/1", map[string]string{"X-API-Key": newKey[1]}, ""); status != 401 {
+		t.Fatalf("successor after revoke: %d", status)
 	}
 	if _, err := run("show", "AAAAAAAAAAAA", "--address", g.Admin); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("show unknown: %v", err)
@@ -303,4 +316,132 @@ func TestCLI(t *testing.T) {
 	if _, err := run("create", "--address", g.Admin); err == nil {
 		t.Fatal("create without --consumer succeeded")
 	}
+}
+
+// selfRotate rotates key through /me/rotate of the lifecycle site.
+func selfRotate(t *testing.T, g *Gateway, key string) (int, CreatedKey, string) {
+	t.Helper()
+	status, h, body := g.Do("POST", "/me/rotate", map[string]string{"X-API-Key": key}, "")
+	var k CreatedKey
+	if status == 201 {
+		if err := json.Unmarshal([]byte(body), &k); err != nil {
+			t.Fatal(err)
+		}
+	} else if ct := h.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("rotation answer %d has Content-Type %q", status, ct)
+	}
+	return status, k, body
+}
+
+// TestSelfRotationKeepsOneEnd: a short-lived key that keeps rotating itself
+// keeps its expiry; a key in grace cannot rotate (self or admin); each rotation
+// ends the grace of the key before, so a stolen key never becomes more than two.
+func TestSelfRotationKeepsOneEnd(t *testing.T) {
+	hook := StartHook(t)
+	up := StartUpstream(t, nil)
+	g := startLifecycleGateway(t, hook, up, "", "")
+	first := g.CreateKey(map[string]any{"consumer": "shop", "ttl": "1h"})
+	if first.ExpiresAt == "" {
+		t.Fatal("the key has no expiry")
+	}
+	chain := []CreatedKey{first}
+	for i := 1; i <= 5; i++ {
+		cur := chain[len(chain)-1]
+		status, next, body := selfRotate(t, g, cur.Key)
+		if status != 201 {
+			t.Fatalf("rotation %d: %d %s", i, status, body)
+		}
+		if next.ExpiresAt != first.ExpiresAt {
+			t.Fatalf("rotation %d moved expires_at from %s to %s", i, first.ExpiresAt, next.ExpiresAt)
+		}
+		chain = append(chain, next)
+		// The key just rotated is in grace: it cannot rotate again, by itself
+		// or through the admin API.
+		if status, _, body := selfRotate(t, g, cur.Key); status != 409 || !strings.Contains(body, "grace period") {
+			t.Fatalf("rotation %d, key in grace rotating itself: %d %s", i, status, body)
+		}
+		if status, body := g.AdminDo("POST", "/api_gateway/keys/"+cur.ID+"/rotate", nil); status != 409 || !strings.Contains(string(body), next.ID) {
+			t.Fatalf("rotation %d, admin rotating a key in grace: %d %s", i, status, body)
+		}
+		// Only the newest key and the one in grace work.
+		for j, k := range chain {
+			want := j >= len(chain)-2
+			if got := usable(g, k.Key); got != want {
+				t.Fatalf("after rotation %d, key %d usable = %v, want %v", i, j, got, want)
+			}
+		}
+	}
+}
+
+// TestRevocationFollowsRotations: revoking a key revokes what it was rotated
+// into (self-rotated or not), each with its own key.revoked;
+// ?keep_successors=true revokes the key alone.
+func TestRevocationFollowsRotations(t *testing.T) {
+	hook := StartHook(t)
+	up := StartUpstream(t, nil)
+	g := startLifecycleGateway(t, hook, up, "", "")
+
+	// A stolen key rotated by the thief: revoking the original ends both.
+	orig := g.CreateKey(map[string]any{"consumer": "shop"})
+	_, succ, _ := selfRotate(t, g, orig.Key)
+	if !usable(g, succ.Key) || !usable(g, orig.Key) {
+		t.Fatal("keys not usable after rotation")
+	}
+	status, body := g.AdminDo("DELETE", "/api_gateway/keys/"+orig.ID, nil)
+	var answer struct {
+		ID                string   `json:"id"`
+		Status            string   `json:"status"`
+		RevokedSuccessors []string `json:"revoked_successors"`
+	}
+	if err := json.Unmarshal(body, &answer); status != 200 || err != nil {
+		t.Fatalf("revoke: %d %s", status, body)
+	}
+	if answer.Status != "revoked" || len(answer.RevokedSuccessors) != 1 || answer.RevokedSuccessors[0] != succ.ID {
+		t.Fatalf("revoke answer %s", body)
+	}
+	for name, k := range map[string]string{"original": orig.Key, "successor": succ.Key} {
+		if status, _, _ := g.Do("GET", "/x", map[string]string{"X-API-Key": k}, ""); status != 401 {
+			t.Errorf("%s after revoking the original: %d", name, status)
+		}
+	}
+	Eventually(t, 10*time.Second, "key.revoked for both keys", func() bool { return len(hook.Of("key.revoked")) == 2 })
+	for _, m := range hook.Of("key.revoked") {
+		if m.Data["id"] == succ.ID && m.Data["revoked_with"] != orig.ID {
+			t.Errorf("successor's key.revoked %v", m.Data)
+		}
+	}
+
+	// The opt-out: the successor keeps working. A misspelt opt-out is refused.
+	orig = g.CreateKey(map[string]any{"consumer": "shop"})
+	_, succ, _ = selfRotate(t, g, orig.Key)
+	if status, body := g.AdminDo("DELETE", "/api_gateway/keys/"+orig.ID+"?keep-successors=true", nil); status != 400 {
+		t.Fatalf("misspelt opt-out: %d %s", status, body)
+	}
+	if !usable(g, orig.Key) {
+		t.Fatal("a refused revocation revoked the key")
+	}
+	status, body = g.AdminDo("DELETE", "/api_gateway/keys/"+orig.ID+"?keep_successors=true", nil)
+	if status != 200 || strings.Contains(string(body), "revoked_successors") {
+		t.Fatalf("revoke with keep_successors: %d %s", status, body)
+	}
+	if usable(g, orig.Key) || !usable(g, succ.Key) {
+		t.Fatalf("keep_successors: original usable %v, successor usable %v", usable(g, orig.Key), usable(g, succ.Key))
+	}
+}
+
+// TestRevocationCascadeAcrossCluster: the successors a revocation takes are
+// refused by the other instance too.
+func TestRevocationCascadeAcrossCluster(t *testing.T) {
+	hook := StartHook(t)
+	up := StartUpstream(t, nil)
+	storage := t.TempDir()
+	a := startLifecycleGateway(t, hook, up, storage, "")
+	b := startLifecycleGateway(t, hook, up, storage, "")
+	orig := a.CreateKey(map[string]any{"consumer": "shop"})
+	_, succ, _ := selfRotate(t, a, orig.Key)
+	Eventually(t, 5*time.Second, "b has the successor", func() bool { return usable(b, succ.Key) })
+	if status, body := b.AdminDo("DELETE", "/api_gateway/keys/"+orig.ID, nil); status != 200 {
+		t.Fatalf("revoke on b: %d %s", status, body)
+	}
+	Eventually(t, 5*time.Second, "a refuses the successor", func() bool { return !usable(a, succ.Key) && !usable(a, orig.Key) })
 }

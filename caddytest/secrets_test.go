@@ -1,6 +1,7 @@
 package caddytest
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -54,8 +55,8 @@ http://127.0.0.1:{PORT} {
 
 // TestSecretNeverLoggedOrStored sends keys (good, rotated, revoked, mistyped) in
 // every place a key may travel, with debug logging and an access log on, then
-// greps every log, the storage folder, the metrics and the admin API's answers
-// for the key and its secret.
+// greps every log, the storage folder, the metrics, the admin API's answers
+// and every request the upstream received for the key and its secret.
 func TestSecretNeverLoggedOrStored(t *testing.T) {
 	up := StartUpstream(t, nil)
 	g := StartGateway(t, loggedSite, GatewayOptions{}, "{UPSTREAM}", up.Addr)
@@ -78,6 +79,8 @@ func TestSecretNeverLoggedOrStored(t *testing.T) {
 			g.Do("GET", path, map[string]string{"Authorization": "Bearer " + key}, "")
 			g.Do("GET", path+"?api_key="+key, nil, "")
 			g.Do("GET", path+"?x=1&api_key="+key, map[string]string{"X-API-Key": key}, "")
+			// A second credential in a scheme no method takes beside a good key.
+			g.Do("GET", path, map[string]string{"X-API-Key": k.Key, "Authorization": "Token " + key}, "")
 		}
 	}
 	// Listing and showing keys must not reveal them either.
@@ -103,8 +106,16 @@ func TestSecretNeverLoggedOrStored(t *testing.T) {
 		t.Fatalf("rotation answer without a key: %s", rotated)
 	}
 
+	if len(up.Requests()) == 0 {
+		t.Fatal("no request reached the upstream: the test would prove nothing")
+	}
+	upstream, err := json.Marshal(up.Requests())
+	if err != nil {
+		t.Fatal(err)
+	}
 	haystacks := map[string]string{
 		"admin list": string(list), "admin show": string(show), "metrics": string(metrics),
+		"the upstream's requests": string(upstream),
 	}
 	files := 0
 	for _, dir := range []string{g.Dir, g.Storage} {

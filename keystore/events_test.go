@@ -40,7 +40,7 @@ func TestChangeEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revoke(ctx, fresh.ID, t0.Add(2*time.Minute)); err != nil {
+	if _, _, err := s.Revoke(ctx, fresh.ID, WithSuccessors, t0.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	got := log.types()
@@ -169,7 +169,7 @@ func TestRefreshPicksUpChanges(t *testing.T) {
 	if changed, _ := a.Refresh(ctx, time.Now()); len(changed) != 0 {
 		t.Fatalf("a reloaded its own change: %v", changed)
 	}
-	if _, err := a.Revoke(ctx, rec.ID, t0); err != nil {
+	if _, _, err := a.Revoke(ctx, rec.ID, WithSuccessors, t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Refresh(ctx, time.Now()); err != nil {

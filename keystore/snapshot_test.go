@@ -25,7 +25,7 @@ func TestSnapshotStart(t *testing.T) {
 	// Changes after the snapshot: a new key, and a revocation of the old one.
 	_, after := mustCreate(t, a, CreateRequest{Consumer: "after"}, t0)
 	id, _, _ := ParseKey(DefaultPrefix, before)
-	if _, err := a.Revoke(ctx, id, t0); err != nil {
+	if _, _, err := a.Revoke(ctx, id, WithSuccessors, t0); err != nil {
 		t.Fatal(err)
 	}
 

