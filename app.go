@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/apigate/caddy-apigate/internal/gateway"
 	"github.com/apigate/caddy-apigate/keystore"
 )
 
@@ -246,8 +247,14 @@ func (a *App) provisionRedis() error {
 	return nil
 }
 
-// RedisClient returns the client of the configured Redis, or nil without one.
-func (a *App) RedisClient() *redis.Client { return a.redis }
+// RedisClient returns the client of the configured Redis, or nil without one
+// (gateway.App).
+func (a *App) RedisClient() redis.UniversalClient {
+	if a.redis == nil {
+		return nil // not a typed nil: callers compare with nil
+	}
+	return a.redis
+}
 
 // Emit sends a Caddy event (e.g. key.rotated) that users can handle with
 // Caddy's events app, and, for the events of the webhook contract (key.* and
@@ -265,7 +272,7 @@ func (a *App) Emit(name string, data map[string]any) {
 	a.enqueueWebhook(name, time.Now(), data)
 }
 
-// Store returns the key store.
+// Store returns the key store (gateway.App).
 func (a *App) Store() *keystore.Store { return a.store }
 
 // appFrom returns the api_gateway app of the config being provisioned, loading
@@ -285,3 +292,10 @@ var (
 	_ caddy.Validator    = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )
+
+// NoteGraceUse records that a key in its grace period was used (gateway.App).
+func (a *App) NoteGraceUse(keyID, consumer string, now time.Time) {
+	a.noteGraceUse(keyID, consumer, now)
+}
+
+var _ gateway.App = (*App)(nil)

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/apigate/caddy-apigate/authn"
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 // Auth is the api_auth handler: it establishes who is calling. Methods are tried
@@ -148,25 +149,11 @@ func (s skipAPIKeys) Authenticate(r *http.Request, clientIP netip.Addr, now time
 	return s.AuthMethod.Authenticate(r, clientIP, now)
 }
 
-// identityVar is the request variable holding the caller's *authn.Identity.
-const identityVar = "apigate.identity"
-
 // identityFrom returns the identity api_auth established for r, or nil.
-func identityFrom(r *http.Request) *authn.Identity {
-	id, _ := caddyhttp.GetVar(r.Context(), identityVar).(*authn.Identity)
-	return id
-}
+func identityFrom(r *http.Request) *authn.Identity { return gateway.IdentityFrom(r) }
 
-// clientIP returns the client address Caddy determined (honouring
-// trusted_proxies), or the zero Addr.
-func clientIP(r *http.Request) netip.Addr {
-	s, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
-	addr, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return addr.Unmap()
-}
+// clientIP returns the client address Caddy determined, or the zero Addr.
+func clientIP(r *http.Request) netip.Addr { return gateway.ClientIP(r) }
 
 func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	now := a.now()
@@ -234,7 +221,7 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 }
 
 func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *authn.Identity) {
-	caddyhttp.SetVar(r.Context(), identityVar, id)
+	gateway.SetIdentity(r, id)
 	annotateIdentity(r, id)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", id.Consumer)
@@ -325,7 +312,7 @@ func (m *APIKeyMethod) Provision(ctx caddy.Context) error {
 		Keys:   app.Store(),
 	}
 	// api_cache must know where keys travel, wherever it sits.
-	m.release = authn.RegisterCarriers(m.Header, m.Query)
+	m.release = gateway.RegisterCarriers(m.Header, m.Query)
 	return nil
 }
 

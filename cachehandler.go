@@ -21,6 +21,7 @@ import (
 
 	"github.com/apigate/caddy-apigate/authn"
 	"github.com/apigate/caddy-apigate/cache"
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 // Cache is the api_cache handler: it answers repeated GET and HEAD requests
@@ -35,7 +36,7 @@ import (
 // stored in a partition every consumer reads only when Share is "public".
 // Every hit checks the stored partition again. The caller is whoever api_auth
 // identified before the cache ran, wherever the handlers sit: a request with
-// no identity that carries a credential (authn.CarriesCredential, a cookie)
+// no identity that carries a credential (gateway.CarriesCredential, a cookie)
 // bypasses the cache, and a response for which an api_auth after the cache
 // identified the caller is never stored.
 //
@@ -275,14 +276,14 @@ var bodyOnlyIfCached = problemBody(http.StatusGatewayTimeout, "the response is n
 
 // carriesCredentials reports a request, with no identity yet, that carries
 // credentials of its own: in any header or query parameter a configured
-// api_auth method reads (authn.CarriesCredential: Authorization, X-API-Key and
+// api_auth method reads (gateway.CarriesCredential: Authorization, X-API-Key and
 // api_key always), a cookie or Proxy-Authorization. Its answer may be
 // personal (an api_auth after the cache, or the upstream, may identify it),
 // and the anonymous partition is shared by every caller without an identity,
 // so it is neither served from nor stored in the cache (RFC 9111 section
 // 3.5).
 func carriesCredentials(r *http.Request) bool {
-	return len(r.Header["Cookie"]) > 0 || len(r.Header["Proxy-Authorization"]) > 0 || authn.CarriesCredential(r)
+	return len(r.Header["Cookie"]) > 0 || len(r.Header["Proxy-Authorization"]) > 0 || gateway.CarriesCredential(r)
 }
 
 // partitionOf returns whose responses the caller with identity id (nil for

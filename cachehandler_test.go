@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/apigate/caddy-apigate/authn"
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 // testClock is a clock tests move by hand.
@@ -673,7 +674,7 @@ func TestCacheAnonymousWithCredentials(t *testing.T) {
 	c, _ := newTestCache(t, Cache{TTL: caddy.Duration(time.Minute)})
 	up := &upstream{}
 	// A key header another api_auth of the config reads.
-	defer authn.RegisterCarriers("X-Partner-Token", "partner_token")()
+	defer gateway.RegisterCarriers("X-Partner-Token", "partner_token")()
 	for _, tc := range []struct{ target, header, value string }{
 		{"/me", "Authorization", "Bearer alice-token"},
 		{"/me", "Authorization", "Basic YTpi"},

@@ -482,3 +482,7 @@ func TestAuthStripsCarriersOfMethodsThatDidNotDecide(t *testing.T) {
 		})
 	}
 }
+
+// identityVar is gateway's request variable of the identity, for the tests
+// that set one without a request at hand.
+const identityVar = "apigate.identity"

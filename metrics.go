@@ -1,91 +1,29 @@
 package apigate
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
-// Metrics are built once and registered with Caddy's metrics registry on every
-// Provision, so they survive config reloads. No label ever holds a key, a token,
-// a consumer or a client address.
+// The shared collectors live in internal/gateway; these names are the
+// transition's, until every handler has moved to its capability folder.
 var (
-	metricsOnce sync.Once
-
-	// decisions counts the answers of every handler of the plugin: handler is
-	// api_auth, api_authorize, ...; outcome is allowed or the reason of a
-	// rejection (a fixed vocabulary, never request data).
-	decisions *prometheus.CounterVec
-
-	// keyEvents counts key life cycle events (key.created, key.rotated, ...) by
-	// type.
-	keyEvents *prometheus.CounterVec
-
-	// idpRequests counts the gateway's requests to identity providers: kind is
-	// jwks or introspect; result is ok or error.
-	idpRequests *prometheus.CounterVec
-
-	// rejections counts the requests the plugin's handlers refused, by handler
-	// and reason (recordDecision in decision.go).
-	rejections *prometheus.CounterVec
-
-	// handlerDuration is the latency a handler of the plugin adds to a request:
-	// the time it spends before passing the request on or answering it.
-	handlerDuration *prometheus.HistogramVec
+	metricsOnce     sync.Once
+	decisions       = gateway.Decisions
+	keyEvents       = gateway.KeyEvents
+	idpRequests     = gateway.IdPRequests
+	handlerDuration = gateway.HandlerDuration
 )
 
-func buildMetrics() {
-	decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "caddy",
-		Subsystem: "apigate",
-		Name:      "decisions_total",
-		Help:      "Decisions of the caddy-apigate handlers, by handler and outcome.",
-	}, []string{"handler", "outcome"})
-	keyEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "caddy",
-		Subsystem: "apigate",
-		Name:      "key_events_total",
-		Help:      "Key life cycle events (key.created, key.rotated, key.revoked, key.expiring, key.expired, key.used_in_grace), by type.",
-	}, []string{"type"})
-	idpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "caddy",
-		Subsystem: "apigate",
-		Name:      "idp_requests_total",
-		Help:      "Requests of the gateway to identity providers (JWKS fetches, token introspection), by kind and result.",
-	}, []string{"kind", "result"})
-	rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "caddy",
-		Subsystem: "apigate",
-		Name:      "rejections_total",
-		Help:      "Requests refused by the caddy-apigate handlers, by handler and reason.",
-	}, []string{"handler", "reason"})
-	handlerDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: "caddy",
-		Subsystem: "apigate",
-		Name:      "handler_duration_seconds",
-		Help:      "Latency added by the caddy-apigate handlers, by handler.",
-		Buckets:   []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1},
-	}, []string{"handler"})
-}
+func buildMetrics() {}
 
 // registerMetrics registers the plugin's collectors with the registry of ctx.
 func registerMetrics(ctx caddy.Context, collectors ...prometheus.Collector) error {
-	metricsOnce.Do(buildMetrics)
-	reg := ctx.GetMetricsRegistry()
-	if reg == nil {
-		return nil
-	}
-	for _, c := range append([]prometheus.Collector{decisions, keyEvents, idpRequests, rejections, handlerDuration}, collectors...) {
-		if err := reg.Register(c); err != nil {
-			var already prometheus.AlreadyRegisteredError
-			if !errors.As(err, &already) {
-				return err
-			}
-		}
-	}
-	return nil
+	return gateway.RegisterMetrics(ctx, collectors...)
 }
 
 // api_cache collectors, built once like decisions.

@@ -5,67 +5,14 @@ package authn
 
 import (
 	"errors"
-	"slices"
+
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 // Identity is who is calling, as established by one authentication method. It
-// never holds the credential.
-type Identity struct {
-	// Consumer is the caller: the key's consumer or the token's subject.
-	Consumer string
-	// Scopes the caller holds, in the order they were granted.
-	Scopes []string
-	// ScopeString is Scopes joined by single spaces.
-	ScopeString string
-	// KeyID is the public id of the API key used, if any.
-	KeyID string
-	// Method is the name of the method that authenticated the caller:
-	// api_key, jwt, introspect or client_cert.
-	Method string
-
-	// Claims are the token claims the configuration exposes as
-	// {http.auth.user.<name>} placeholders, rendered as strings. Set once when
-	// the token is verified and shared by every request that repeats it: never
-	// modify it.
-	Claims map[string]string
-
-	// Deprecation and Sunset are header values to send back when the credential
-	// is deprecated (a rotated key in its grace period, or a key past max_age).
-	Deprecation string
-	Sunset      string
-	// KeyInGrace is set when the API key used was rotated and is in its grace
-	// period.
-	KeyInGrace bool
-}
-
-// HasScope reports whether the identity holds scope.
-func (id *Identity) HasScope(scope string) bool {
-	return id != nil && slices.Contains(id.Scopes, scope)
-}
-
-// HasAll reports whether the identity holds every one of scopes.
-func (id *Identity) HasAll(scopes []string) bool {
-	for _, s := range scopes {
-		if !id.HasScope(s) {
-			return false
-		}
-	}
-	return true
-}
-
-// HasAny reports whether the identity holds at least one of scopes, or whether
-// scopes is empty.
-func (id *Identity) HasAny(scopes []string) bool {
-	if len(scopes) == 0 {
-		return true
-	}
-	for _, s := range scopes {
-		if id.HasScope(s) {
-			return true
-		}
-	}
-	return false
-}
+// never holds the credential. It is the gateway's identity, shared by every
+// handler (internal/gateway).
+type Identity = gateway.Identity
 
 // ErrNoCredential means the request carries no credential for a method, so the
 // next method may try.

@@ -11,14 +11,14 @@ import (
 )
 
 // App is what handlers reach of the api_gateway app (the root package's App):
-// the key store, the shared Redis, and the events. A capability that needs
+// the key store, the shared Redis client, and the events. A capability that needs
 // more of the app (authn: the signer) asserts the app to an interface of its
 // own.
 type App interface {
-	// Keys is the key store.
-	Keys() *keystore.Store
-	// Redis is the client of the configured Redis, or nil without one.
-	Redis() redis.UniversalClient
+	// Store is the key store.
+	Store() *keystore.Store
+	// RedisClient is the client of the configured Redis, or nil without one.
+	RedisClient() redis.UniversalClient
 	// Emit sends a Caddy event and, for the events of the webhook contract, a
 	// webhook message. data must never hold a secret.
 	Emit(name string, data map[string]any)

@@ -1,4 +1,4 @@
-package authn
+package gateway
 
 import (
 	"net/http"
