@@ -86,14 +86,15 @@ func invalid(format string, args ...any) error {
 
 // ValidScope reports whether s is a well-formed scope: 1 to MaxScopeLen printable
 // ASCII characters other than space, quote and backslash (they would break the
-// space-separated scope list and the WWW-Authenticate header).
+// space-separated scope list and the WWW-Authenticate header), comma and equals
+// sign (a list written with commas, or `scope=x`, is a mistake, not a scope).
 func ValidScope(s string) bool {
 	if len(s) == 0 || len(s) > MaxScopeLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' || c == ',' || c == '=' {
 			return false
 		}
 	}
