@@ -63,8 +63,11 @@ type Inspect struct {
 	// routes on is the path the upstream gets. Default: strict.
 	Paths string `json:"paths,omitempty"`
 
-	// Mask masks sensitive data in JSON and text response bodies. Compressed
-	// and other bodies pass untouched. Default: no masking.
+	// Mask masks sensitive data in response bodies: every body but those of
+	// a binary type (images, audio, video, fonts, archives, octet-stream,
+	// protobuf, gRPC...), found also through JSON, percent and HTML escapes.
+	// Compressed bodies are decoded (gzip, deflate, zstd); partial content and
+	// other codings are answered 502. Default: no masking.
 	Mask *MaskConfig `json:"mask,omitempty"`
 
 	// Audit, when present, writes one structured record per request to the
@@ -108,8 +111,9 @@ type MaskRegex struct {
 // AuditConfig configures the audit records.
 type AuditConfig struct {
 	// Bodies is how many bytes of the request and response bodies each
-	// record carries, masked (with the mask rules, or card and email when none
-	// are set). Default: 0 (no bodies).
+	// record carries, masked before they are cut (with the mask rules, or card
+	// and email when none are set, and always API keys and JWTs) and cut
+	// before a word, never through a key or token. Default: 0 (no bodies).
 	Bodies int64 `json:"bodies,omitempty"`
 }
 
@@ -290,27 +294,10 @@ func (in *Inspect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	} else {
 		in.mAllowed.Inc()
 		in.mLatency.Observe(time.Since(start).Seconds())
-		var mw *maskResponseWriter
-		out := w
-		var acceptEncoding []string
 		if in.masker != nil && r.Method != http.MethodHead {
-			mw = &maskResponseWriter{ResponseWriter: w, m: in.masker}
-			out = mw
-			// Ask the upstream (and any encode after this handler) for an
-			// uncompressed body, which can be masked; compressed bodies pass
-			// unmasked. An encode placed before api_inspect still compresses
-			// the masked answer.
-			acceptEncoding = r.Header.Values("Accept-Encoding")
-			r.Header.Del("Accept-Encoding")
-		}
-		err = next.ServeHTTP(out, r)
-		if acceptEncoding != nil {
-			r.Header["Accept-Encoding"] = acceptEncoding
-		}
-		if mw != nil {
-			if ferr := mw.finish(); err == nil && ferr != nil {
-				err = ferr
-			}
+			err = in.serveMasked(w, r, next)
+		} else {
+			err = next.ServeHTTP(w, r)
 		}
 	}
 	annotateSpan(r)
