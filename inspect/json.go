@@ -25,7 +25,7 @@ var (
 // JSONError is a JSON document that failed a check, with the byte offset where
 // it failed.
 type JSONError struct {
-	Err    error // ErrJSONSyntax or ErrJSONDepth
+	Err    error // ErrJSONSyntax, ErrJSONDepth or ErrMalformedUTF8
 	Offset int64
 }
 
@@ -78,7 +78,7 @@ type frame struct {
 }
 
 // JSONChecker checks a JSON document fed to it in pieces: well-formedness (RFC
-// 8259 grammar) and nesting depth. It keeps one frame per open container and a
+// 8259 grammar, and UTF-8 as RFC 8259 section 8.1 requires) and nesting depth. It keeps one frame per open container and a
 // bounded window of the current string, never the document. With OnString set,
 // it hands every string value (not object keys), decoded, to OnString.
 //
@@ -105,6 +105,7 @@ type JSONChecker struct {
 	hiSurr  rune // pending high surrogate of a \u pair, or 0
 	inKey   bool // the string being read is an object key
 	sbuf    []byte
+	utf8    utf8Stream // inside a string: UTF-8 must be well-formed
 	err     error
 }
 
@@ -116,6 +117,7 @@ func (c *JSONChecker) Reset() {
 	c.offset = 0
 	c.hiSurr = 0
 	c.sbuf = c.sbuf[:0]
+	c.utf8.reset()
 	c.err = nil
 }
 
@@ -154,6 +156,9 @@ func (c *JSONChecker) Write(p []byte) (int, error) {
 				if ch == '"' || ch == '\\' || ch < 0x20 {
 					break
 				}
+				if (ch >= 0x80 || !c.utf8.complete()) && !c.utf8.step(ch) {
+					return j, c.fail(ErrMalformedUTF8, j)
+				}
 				j++
 			}
 			if j > i {
@@ -165,6 +170,9 @@ func (c *JSONChecker) Write(p []byte) (int, error) {
 			}
 			i = j
 			b = p[i]
+			if !c.utf8.complete() {
+				return i, c.fail(ErrMalformedUTF8, i)
+			}
 			switch {
 			case b == '"':
 				if err := c.endString(); err != nil {
