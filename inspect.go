@@ -357,6 +357,11 @@ func (in *Inspect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 			acceptEncoding = r.Header.Values("Accept-Encoding")
 			r.Header.Del("Accept-Encoding")
 		}
+		var sw *slowBodyWriter
+		if slow != nil && !slow.ended {
+			sw = &slowBodyWriter{ResponseWriter: out, slow: slow}
+			out = sw
+		}
 		err = next.ServeHTTP(out, r)
 		if acceptEncoding != nil {
 			r.Header["Accept-Encoding"] = acceptEncoding
@@ -366,15 +371,19 @@ func (in *Inspect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 				err = ferr
 			}
 		}
-		if err != nil && slow != nil && slow.timedOut {
+		if sw != nil && slow.timedOut {
 			// A body passed on as it streamed fell behind min_upload_rate
 			// while the next handler read it: the failure is the client's.
-			if c := in.mOutcome["body_timeout"]; c != nil {
-				c.Inc()
+			if err != nil {
+				sw.answer()
 			}
-			recordDecision(r, "api_inspect", "body_timeout")
-			w.Header().Set("Connection", "close")
-			err = writeProblem(w, http.StatusRequestTimeout, bodySlow)
+			if sw.answered {
+				err = sw.err
+				if c := in.mOutcome["body_timeout"]; c != nil {
+					c.Inc()
+				}
+				recordDecision(r, "api_inspect", "body_timeout")
+			}
 		}
 	}
 	annotateSpan(r)

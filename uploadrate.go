@@ -99,3 +99,52 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// slowBodyWriter stands between api_inspect and the next handler while that
+// handler streams a body under min_upload_rate: once the body fell behind,
+// the next handler's answer (reverse_proxy's 499 for a request whose
+// connection failed, or a 502) is replaced with api_inspect's 408.
+type slowBodyWriter struct {
+	http.ResponseWriter
+	slow        *rateReader
+	wroteHeader bool
+	answered    bool // the 408 went out instead of the next handler's answer
+	err         error
+}
+
+func (w *slowBodyWriter) WriteHeader(code int) {
+	switch {
+	case w.answered:
+		return
+	case !w.wroteHeader && w.slow.timedOut:
+		w.answer()
+		return
+	}
+	if code >= 200 {
+		w.wroteHeader = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *slowBodyWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader && !w.answered {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.answered {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// answer writes the 408 once, unless the next handler's answer began.
+func (w *slowBodyWriter) answer() {
+	if w.answered || w.wroteHeader {
+		return
+	}
+	w.answered = true
+	w.ResponseWriter.Header().Set("Connection", "close")
+	w.err = writeProblem(w.ResponseWriter, http.StatusRequestTimeout, bodySlow)
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (w *slowBodyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
