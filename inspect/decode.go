@@ -155,6 +155,10 @@ func NewBodyReader(body io.Reader, c Coding, limit int64) (*BodyReader, error) {
 		}
 		b.src = b.zl
 	}
+	if err == io.EOF {
+		// An empty body is no stream of its coding.
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil {
 		b.Close() //nolint:errcheck
 		return nil, b.wrap(err)

@@ -84,6 +84,8 @@ func TestBodyReader(t *testing.T) {
 		{"gzip decodes past the limit", gzipped(t, strings.Repeat("0", 1<<20)), CodingGzip, 1000, "", ErrBodyTooLarge},
 		{"deflate decodes past the limit", zlibbed(t, strings.Repeat("0", 1<<20)), CodingDeflate, 1000, "", ErrBodyTooLarge},
 		{"not gzip", []byte(doc), CodingGzip, 100, "", ErrBodyEncoding},
+		{"empty gzip", nil, CodingGzip, 100, "", ErrBodyEncoding},
+		{"empty deflate", nil, CodingDeflate, 100, "", ErrBodyEncoding},
 		{"not deflate", []byte(doc), CodingDeflate, 100, "", ErrBodyEncoding},
 		{"truncated gzip", gzipped(t, doc)[:20], CodingGzip, 100, "", ErrBodyEncoding},
 		{"gzip then garbage", append(gzipped(t, doc), "garbage"...), CodingGzip, 100, "", ErrBodyEncoding},
