@@ -359,7 +359,7 @@ func (in *Inspect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		}
 		var sw *slowBodyWriter
 		if slow != nil && !slow.ended {
-			sw = &slowBodyWriter{ResponseWriter: out, slow: slow}
+			sw = slow.answerFor(out)
 			out = sw
 		}
 		err = next.ServeHTTP(out, r)

@@ -35,7 +35,7 @@ func uploadDeadline(start time.Time, grace time.Duration, rate, n int64) time.Ti
 // It is not safe for concurrent use, as request bodies are not.
 type rateReader struct {
 	body  io.ReadCloser
-	rc    *http.ResponseController
+	rc    http.ResponseController
 	start time.Time
 	grace time.Duration
 	rate  int64
@@ -45,10 +45,20 @@ type rateReader struct {
 	unsupported bool // the writer cannot set read deadlines
 	timedOut    bool
 	ended       bool
+
+	// writer is the slowBodyWriter of the request, allocated with it.
+	writer slowBodyWriter
 }
 
 func newRateReader(w http.ResponseWriter, body io.ReadCloser, start time.Time, grace time.Duration, rate int64) *rateReader {
-	return &rateReader{body: body, rc: http.NewResponseController(w), start: start, grace: grace, rate: rate}
+	return &rateReader{body: body, rc: *http.NewResponseController(w), start: start, grace: grace, rate: rate}
+}
+
+// answerFor returns the slowBodyWriter that stands before the next handler,
+// which writes to w.
+func (r *rateReader) answerFor(w http.ResponseWriter) *slowBodyWriter {
+	r.writer = slowBodyWriter{ResponseWriter: w, slow: r}
+	return &r.writer
 }
 
 func (r *rateReader) Read(p []byte) (int, error) {
