@@ -72,8 +72,9 @@ var (
 // are returned as they are; a body that does not decode gives an error
 // wrapping ErrBodyEncoding, one past the limit ErrBodyTooLarge.
 //
-// A BodyReader is not safe for concurrent use. Close returns its decoder to
-// a pool; it does not close the underlying body.
+// A BodyReader is not safe for concurrent use. Close returns it and its
+// decoder to a pool (it must not be used after), and does not close the
+// underlying body.
 type BodyReader struct {
 	raw     countingReader
 	buf     *bufio.Reader // over raw, for the decoders
@@ -111,6 +112,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 var (
+	bodyReaders sync.Pool // *BodyReader
 	bufReaders  sync.Pool // *bufio.Reader
 	gzipReaders sync.Pool // *gzip.Reader
 	zlibReaders sync.Pool // io.ReadCloser that is a zlib.Resetter
@@ -121,13 +123,17 @@ var (
 // coding gives an error wrapping ErrBodyEncoding, and an error of the body
 // itself is returned as it is. c must not be CodingUnsupported.
 func NewBodyReader(body io.Reader, c Coding, limit int64) (*BodyReader, error) {
-	b := &BodyReader{raw: countingReader{r: body, limit: limit}, limit: limit}
+	if c != CodingIdentity && c != CodingGzip && c != CodingDeflate {
+		return nil, fmt.Errorf("%w: unsupported coding", ErrBodyEncoding)
+	}
+	b, _ := bodyReaders.Get().(*BodyReader)
+	if b == nil {
+		b = new(BodyReader)
+	}
+	*b = BodyReader{raw: countingReader{r: body, limit: limit}, limit: limit}
 	if c == CodingIdentity {
 		b.src = &b.raw
 		return b, nil
-	}
-	if c != CodingGzip && c != CodingDeflate {
-		return nil, fmt.Errorf("%w: unsupported coding", ErrBodyEncoding)
 	}
 	// The decoders read through a buffer of ours, which tells whether
 	// bytes follow the end of the stream.
@@ -160,8 +166,9 @@ func NewBodyReader(body io.Reader, c Coding, limit int64) (*BodyReader, error) {
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
+		err = b.wrap(err)
 		b.Close() //nolint:errcheck
-		return nil, b.wrap(err)
+		return nil, err
 	}
 	return b, nil
 }
@@ -208,7 +215,8 @@ func (b *BodyReader) Sent() int64 { return b.raw.n }
 // Decoded returns how many decoded bytes were read.
 func (b *BodyReader) Decoded() int64 { return b.decoded }
 
-// Close returns the decoder to its pool. It does not close the body.
+// Close returns the reader and its decoder to their pools. It does not
+// close the body.
 func (b *BodyReader) Close() error {
 	if b.gz != nil {
 		gzipReaders.Put(b.gz)
@@ -223,9 +231,7 @@ func (b *BodyReader) Close() error {
 		bufReaders.Put(b.buf)
 		b.buf = nil
 	}
-	b.src = nil
-	if b.err == nil {
-		b.err = io.ErrClosedPipe
-	}
+	*b = BodyReader{}
+	bodyReaders.Put(b)
 	return nil
 }

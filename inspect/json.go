@@ -43,6 +43,15 @@ const (
 	StringOverlap       = 512
 )
 
+// stringStop marks the bytes that end a run of plain ASCII inside a string:
+// the quote, the backslash, control characters and non-ASCII bytes.
+var stringStop = func() (t [256]bool) {
+	for b := range 256 {
+		t[b] = b == '"' || b == '\\' || b < 0x20 || b >= 0x80
+	}
+	return t
+}()
+
 // maxKeyLen is how much of an object key the checker keeps to name a location.
 const maxKeyLen = 64
 
@@ -151,15 +160,32 @@ func (c *JSONChecker) Write(p []byte) (int, error) {
 		case jsString:
 			// Fast path over ordinary string bytes.
 			j := i
-			for j < len(p) {
-				ch := p[j]
-				if ch == '"' || ch == '\\' || ch < 0x20 {
-					break
-				}
-				if (ch >= 0x80 || !c.utf8.complete()) && !c.utf8.step(ch) {
+			// The rest of a character a previous piece began.
+			for !c.utf8.complete() && j < len(p) {
+				if !c.utf8.step(p[j]) {
 					return j, c.fail(ErrMalformedUTF8, j)
 				}
 				j++
+			}
+			for {
+				for j < len(p) && !stringStop[p[j]] {
+					j++
+				}
+				if j == len(p) || p[j] < 0x80 {
+					break
+				}
+				// A multi-byte character: read it whole, or to the end
+				// of the piece.
+				if !c.utf8.step(p[j]) {
+					return j, c.fail(ErrMalformedUTF8, j)
+				}
+				j++
+				for !c.utf8.complete() && j < len(p) {
+					if !c.utf8.step(p[j]) {
+						return j, c.fail(ErrMalformedUTF8, j)
+					}
+					j++
+				}
 			}
 			if j > i {
 				c.addString(p[i:j])

@@ -145,7 +145,7 @@ func checkSegment(seg string, inner bool) PathProblem {
 		default:
 			other = true
 		}
-		if !u.step(b) {
+		if (b >= 0x80 || u.need > 0) && !u.step(b) {
 			return PathInvalidUTF8
 		}
 		last = b
