@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/apigate/caddy-apigate/inspect"
@@ -39,30 +38,26 @@ var (
 		problemBody(http.StatusBadGateway, "the upstream answered in a content coding this API cannot read to mask")}
 )
 
-// serveMasked runs next with a response writer that masks what the client
-// gets. The request passed on asks for what can be masked: a whole
-// (no Range, If-Range), uncompressed (no Accept-Encoding) body; the client
-// gets a masked 200 where it asked for a range. An encode placed before
-// api_inspect still compresses the masked answer.
-func (in *Inspect) serveMasked(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	mw := &maskResponseWriter{ResponseWriter: w, m: in.masker, r: r}
-	var saved [len(unmaskableAsks)][]string
+// dropUnmaskableAsks removes from r the headers that ask for an answer that
+// cannot be masked (a compressed body, a part of it), so the upstream sends
+// a whole, readable body; restoreUnmaskableAsks puts them back once the
+// answer is done (handlers before this one may read them).
+func dropUnmaskableAsks(r *http.Request) (saved [len(unmaskableAsks)][]string) {
 	for i, name := range unmaskableAsks {
 		if v, ok := r.Header[name]; ok {
 			saved[i] = v
 			delete(r.Header, name)
 		}
 	}
-	err := next.ServeHTTP(mw, r)
+	return saved
+}
+
+func restoreUnmaskableAsks(r *http.Request, saved [len(unmaskableAsks)][]string) {
 	for i, name := range unmaskableAsks {
 		if saved[i] != nil {
 			r.Header[name] = saved[i]
 		}
 	}
-	if ferr := mw.finish(); err == nil && ferr != nil {
-		err = ferr
-	}
-	return err
 }
 
 // unmaskableAsks are the request headers that ask for an answer that cannot
