@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/apigate/caddy-apigate/authn"
+	"github.com/apigate/caddy-apigate/inspect"
 )
 
 // auditRecorder is the response writer api_inspect puts in front of the
@@ -22,16 +23,26 @@ import (
 // keeps the start of) what the client is sent.
 type auditRecorder struct {
 	http.ResponseWriter
-	status    int
-	bytesOut  int64
-	bytesIn   int64
+	status   int
+	bytesOut int64
+	bytesIn  int64
+	// bodyLimit is how much of each body is kept: what the record carries
+	// and auditSlack more, so that a match across the record's end is
+	// masked whole before the body is cut.
 	bodyLimit int64
 	reqBody   []byte
 	respBody  []byte
 	counter   *countingBody
 }
 
+// auditSlack is how much more of a body than the record carries is kept to
+// be masked.
+const auditSlack = inspect.MaxMatch
+
 func newAuditRecorder(w http.ResponseWriter, bodies int64) *auditRecorder {
+	if bodies > 0 {
+		bodies += auditSlack
+	}
 	return &auditRecorder{ResponseWriter: w, bodyLimit: bodies}
 }
 
@@ -82,11 +93,13 @@ type countingBody struct {
 	n     int64
 	limit int64
 	head  []byte
+	eof   bool // the body was read to its end
 }
 
 func (c *countingBody) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	c.n += int64(n)
+	c.eof = c.eof || errors.Is(err, io.EOF)
 	if room := c.limit - int64(len(c.head)); room > 0 && n > 0 {
 		c.head = append(c.head, p[:min(int64(n), room)]...)
 	}
@@ -126,9 +139,12 @@ func (in *Inspect) writeAudit(r *http.Request, rec *auditRecorder, start time.Ti
 	}
 	bytesIn := rec.bytesIn
 	reqBody := rec.reqBody
+	reqMore := bytesIn > int64(len(reqBody))
 	if rec.counter != nil {
 		bytesIn = rec.counter.n
 		reqBody = rec.counter.head
+		// A body the upstream did not read to its end may go on.
+		reqMore = bytesIn > int64(len(reqBody)) || !rec.counter.eof
 	}
 	fields := make([]zap.Field, 0, 20)
 	fields = append(fields,
@@ -157,9 +173,12 @@ func (in *Inspect) writeAudit(r *http.Request, rec *auditRecorder, start time.Ti
 		zap.Int64("bytes_out", rec.bytesOut),
 	)
 	if in.auditMasker != nil {
+		// Masked, then cut: a key or token across the cut is masked whole, or
+		// dropped whole where the body kept ends inside it.
+		n := int(in.Audit.Bodies)
 		fields = append(fields,
-			zap.ByteString("request_body", in.auditMasker.Mask(reqBody)),
-			zap.ByteString("response_body", in.auditMasker.Mask(rec.respBody)),
+			zap.ByteString("request_body", in.auditMasker.MaskHead(reqBody, reqMore, n)),
+			zap.ByteString("response_body", in.auditMasker.MaskHead(rec.respBody, rec.bytesOut > int64(len(rec.respBody)), n)),
 		)
 	}
 	ce.Write(fields...)

@@ -1132,10 +1132,11 @@ func parseInspect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //
 //	api_inspect [<matcher>] {
 //		max_body      <size>          # 413 above it, e.g. 1MB
+//		min_upload_rate <size>/s [<grace>]|off  # 408 below it (default with max_body: 10KB/s 10s)
 //		json_depth    <n>             # 400 for deeper or malformed JSON
 //		content_types <type>...       # 415 for request bodies of other types
-//		block         sqli|xss...     # 403 for injection in query, path, form, JSON
-//		paths         strict|off      # default strict
+//		block         sqli|xss...     # 403 for injection in query, path, form, JSON; 415 for other bodies
+//		paths         strict|off      # default strict; also 400 for method overrides
 //		mask          [card] [email] [regex <name> <pattern>]... {
 //			card
 //			email
@@ -1164,6 +1165,10 @@ func (in *Inspect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			in.MaxBody = size
+		case "min_upload_rate":
+			if err := in.unmarshalUploadRate(d); err != nil {
+				return err
+			}
 		case "json_depth":
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -1237,6 +1242,39 @@ func (in *Inspect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("api_inspect: unrecognized subdirective %q", name)
 		}
+	}
+	return nil
+}
+
+// unmarshalUploadRate reads `min_upload_rate <size>/s [<grace>]` or
+// `min_upload_rate off`.
+func (in *Inspect) unmarshalUploadRate(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 || len(args) > 2 {
+		return d.ArgErr()
+	}
+	if args[0] == "off" {
+		if len(args) > 1 {
+			return d.ArgErr()
+		}
+		in.MinUploadRate = -1
+		return nil
+	}
+	size, ok := strings.CutSuffix(args[0], "/s")
+	if !ok {
+		return d.Errf("api_inspect: min_upload_rate %q must be a size per second, e.g. 10KB/s, or off", args[0])
+	}
+	rate, err := humanize.ParseBytes(size)
+	if err != nil || rate < 1 || rate > math.MaxInt64 {
+		return d.Errf("api_inspect: min_upload_rate %q must be a size per second, e.g. 10KB/s, or off", args[0])
+	}
+	in.MinUploadRate = int64(rate)
+	if len(args) == 2 {
+		grace, err := caddy.ParseDuration(args[1])
+		if err != nil || grace <= 0 {
+			return d.Errf("api_inspect: min_upload_rate: grace %q must be a positive duration", args[1])
+		}
+		in.UploadGrace = caddy.Duration(grace)
 	}
 	return nil
 }

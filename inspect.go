@@ -30,15 +30,31 @@ import (
 // passed, so the upstream never sees a refused request.
 //
 // Refusals are RFC 9457 problem+json answers: 400 for a path that is not
-// clean or malformed or too deep JSON, 413 for a body over max_body, 415 for
-// a body of a type not listed, 403 for a payload that looks like SQL
-// injection or cross-site scripting (naming where, never echoing it).
+// clean, a method override, malformed or too deep JSON or malformed UTF-8,
+// 408 for a body slower than min_upload_rate, 413 for a body over max_body,
+// 415 for a body of a type, charset or content coding not accepted, 403 for
+// a payload that looks like SQL injection or cross-site scripting (naming
+// where, never echoing it).
 type Inspect struct {
 	// MaxBody is the largest request body allowed, in bytes: larger bodies are
 	// answered 413, whether they announce their length or are sent chunked.
-	// Default: 0 (no limit), except that a body held for checking (JSON or form
-	// with json_depth or block) may be at most 32 MiB.
+	// A compressed body (Content-Encoding gzip or deflate) is decoded, and
+	// passed on decoded, so the limit holds for the bytes the upstream reads;
+	// other codings are answered 415. Default: 0 (no limit), except that a
+	// body held for checking (JSON or form with json_depth, block or strict
+	// paths) may be at most 32 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
+
+	// MinUploadRate is the slowest a request body may arrive, in bytes a
+	// second, after UploadGrace: a body behind that pace is answered 408 and
+	// its connection closed, so a client that trickles its body cannot hold a
+	// connection. Default: 10000 (10 kB/s) when MaxBody is set, else off; a
+	// negative value turns it off.
+	MinUploadRate int64 `json:"min_upload_rate,omitempty"`
+
+	// UploadGrace is how long a request body may take before MinUploadRate
+	// applies. Default: 10s.
+	UploadGrace caddy.Duration `json:"upload_grace,omitempty"`
 
 	// JSONDepth is the deepest nesting allowed in a JSON request body; JSON
 	// bodies (application/json, application/*+json) that are nested deeper or
@@ -48,23 +64,35 @@ type Inspect struct {
 
 	// ContentTypes lists the media types a request body may have (patterns as
 	// in Go's path.Match: `application/json`, `application/*+json`, `text/*`);
-	// requests with a body of another type, or none, are answered 415.
-	// Default: any type.
+	// requests with a body of another type, or none, or with more than one
+	// Content-Type, are answered 415. Default: any type.
 	ContentTypes []string `json:"content_types,omitempty"`
 
 	// Block lists the attacks to refuse with 403: `sqli` and `xss`, detected
 	// with libinjection in query values, path segments, URL-encoded form values
-	// and JSON string values. Default: none.
+	// and JSON string values. With Block, every request body is read or
+	// refused: bodies other than JSON and URL-encoded forms (text/plain and
+	// multipart included), bodies in a charset other than UTF-8 and bodies in
+	// a content coding other than gzip and deflate are answered 415, and
+	// malformed UTF-8 400. Default: none.
 	Block []string `json:"block,omitempty"`
 
 	// Paths is `strict` or `off`. Strict answers 400 to request paths with an
 	// encoded slash, a dot segment, an empty segment (//), a backslash, a NUL
-	// or control character, a malformed or double escape, so the path Caddy
-	// routes on is the path the upstream gets. Default: strict.
+	// or control character, a malformed or double escape, a path parameter
+	// (';', also encoded), a segment ending in a dot or a space, or bytes
+	// that do not decode to UTF-8, so the path Caddy routes on is the path
+	// the upstream gets; and 400 to method overrides (the headers
+	// X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override, a `_method`
+	// query parameter or URL-encoded form field), so the method Caddy routes
+	// on is the method the upstream runs. Default: strict.
 	Paths string `json:"paths,omitempty"`
 
-	// Mask masks sensitive data in JSON and text response bodies. Compressed
-	// and other bodies pass untouched. Default: no masking.
+	// Mask masks sensitive data in response bodies: every body but those of
+	// a binary type (images, audio, video, fonts, archives, octet-stream,
+	// protobuf, gRPC...), found also through JSON, percent and HTML escapes.
+	// Compressed bodies are decoded (gzip, deflate, zstd); partial content and
+	// other codings are answered 502. Default: no masking.
 	Mask *MaskConfig `json:"mask,omitempty"`
 
 	// Audit, when present, writes one structured record per request to the
@@ -76,6 +104,8 @@ type Inspect struct {
 	detector    inspect.Detector
 	jsonDepth   int
 	strict      bool
+	minRate     int64
+	grace       time.Duration
 	logger      *zap.Logger
 	audit       *zap.Logger
 	checkers    *sync.Pool
@@ -108,8 +138,9 @@ type MaskRegex struct {
 // AuditConfig configures the audit records.
 type AuditConfig struct {
 	// Bodies is how many bytes of the request and response bodies each
-	// record carries, masked (with the mask rules, or card and email when none
-	// are set). Default: 0 (no bodies).
+	// record carries, masked before they are cut (with the mask rules, or card
+	// and email when none are set, and always API keys and JWTs) and cut
+	// before a word, never through a key or token. Default: 0 (no bodies).
 	Bodies int64 `json:"bodies,omitempty"`
 }
 
@@ -121,16 +152,23 @@ const (
 	spoolMemory = 64 << 10
 	// readChunk is the size of the reads of a request body.
 	readChunk = 32 << 10
+	// defaultMinUploadRate and defaultUploadGrace apply when max_body is set.
+	defaultMinUploadRate = 10_000
+	defaultUploadGrace   = 10 * time.Second
 )
 
 // inspectReasons are the outcomes of api_inspect's refusals.
-var inspectReasons = []string{
-	"body_too_large", "unsupported_media_type", "malformed_json", "json_too_deep", "body_unreadable",
-	"sqli", "xss",
-	string(inspect.PathEncodedSlash), string(inspect.PathDotSegment), string(inspect.PathDoubleSlash),
-	string(inspect.PathBackslash), string(inspect.PathNUL), string(inspect.PathBadEscape),
-	string(inspect.PathControl), string(inspect.PathDoubleEncoded), string(inspect.PathNotAbsolute),
-}
+var inspectReasons = func() []string {
+	r := []string{
+		"body_too_large", "unsupported_media_type", "malformed_json", "json_too_deep", "body_unreadable",
+		"sqli", "xss", "method_override", "malformed_utf8", "unsupported_charset", "unsupported_encoding",
+		"body_undecodable", "body_timeout",
+	}
+	for _, p := range inspect.PathProblems {
+		r = append(r, string(p))
+	}
+	return r
+}()
 
 // Answers that do not depend on the request.
 var (
@@ -139,10 +177,16 @@ var (
 	bodyMalformedJSON = problemBody(http.StatusBadRequest, "the request body is not well-formed JSON")
 	bodyTooDeepJSON   = problemBody(http.StatusBadRequest, "the request body's JSON is nested deeper than this API accepts")
 	bodyUnreadable    = problemBody(http.StatusBadRequest, "the request body could not be read to its end")
+	bodyUnscanned     = problemBody(http.StatusUnsupportedMediaType, "this API reads every request body: send JSON or a URL-encoded form, with one Content-Type")
+	bodyCharset       = problemBody(http.StatusUnsupportedMediaType, "this API accepts request bodies in UTF-8 only")
+	bodyCoding        = problemBody(http.StatusUnsupportedMediaType, "this API does not accept request bodies in this content coding (gzip and deflate are accepted)")
+	bodyUndecodable   = problemBody(http.StatusBadRequest, "the request body does not decode in its content coding")
+	bodyMalformedUTF8 = problemBody(http.StatusBadRequest, "the request body is not well-formed UTF-8")
+	bodyMethodOver    = problemBody(http.StatusBadRequest, "this API does not accept method overrides (X-HTTP-Method-Override, _method): send the method itself")
+	bodySlow          = problemBody(http.StatusRequestTimeout, "the request body arrived too slowly")
 	bodyPathProblems  = func() map[inspect.PathProblem][]byte {
 		m := map[inspect.PathProblem][]byte{}
-		for _, p := range []inspect.PathProblem{inspect.PathEncodedSlash, inspect.PathDotSegment, inspect.PathDoubleSlash,
-			inspect.PathBackslash, inspect.PathNUL, inspect.PathBadEscape, inspect.PathControl, inspect.PathDoubleEncoded, inspect.PathNotAbsolute} {
+		for _, p := range inspect.PathProblems {
 			m[p] = problemBody(http.StatusBadRequest, "the request path is not acceptable: "+p.Describe())
 		}
 		return m
@@ -186,6 +230,14 @@ func (in *Inspect) Provision(ctx caddy.Context) error {
 	if in.jsonDepth == 0 && in.detector.Enabled() {
 		in.jsonDepth = defaultScanDepth
 	}
+	in.minRate = in.MinUploadRate
+	if in.minRate == 0 && in.MaxBody > 0 {
+		in.minRate = defaultMinUploadRate
+	}
+	in.grace = time.Duration(in.UploadGrace)
+	if in.grace == 0 {
+		in.grace = defaultUploadGrace
+	}
 	if in.Mask != nil {
 		m, err := inspect.NewMasker(in.Mask.toInspect())
 		if err != nil {
@@ -217,8 +269,8 @@ func (in *Inspect) Provision(ctx caddy.Context) error {
 			in.auditMasker = m
 		}
 	}
-	depth, det := in.jsonDepth, in.detector
-	in.checkers = &sync.Pool{New: func() any { return &inspect.BodyChecker{MaxDepth: depth, Detector: det} }}
+	depth, det, strict := in.jsonDepth, in.detector, in.strict
+	in.checkers = &sync.Pool{New: func() any { return &inspect.BodyChecker{MaxDepth: depth, Detector: det, RefuseOverride: strict} }}
 	return nil
 }
 
@@ -237,6 +289,9 @@ func (in *Inspect) Validate() error {
 	}
 	if in.JSONDepth < 0 {
 		return fmt.Errorf("json_depth must not be negative")
+	}
+	if in.UploadGrace < 0 {
+		return fmt.Errorf("upload_grace must not be negative")
 	}
 	if in.Paths != "" && in.Paths != "strict" && in.Paths != "off" {
 		return fmt.Errorf("paths must be strict or off, not %q", in.Paths)
@@ -271,9 +326,12 @@ func (in *Inspect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		rec = newAuditRecorder(w, in.Audit.Bodies)
 		w = rec
 	}
-	cleanup, ref := in.checkRequest(r, rec)
+	cleanup, slow, ref := in.checkRequest(w, r, rec, start)
 	if cleanup != nil {
 		defer cleanup()
+	}
+	if slow != nil {
+		defer slow.release()
 	}
 	var err error
 	if ref != nil {
@@ -282,8 +340,8 @@ func (in *Inspect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 			c.Inc()
 		}
 		recordDecision(r, "api_inspect", ref.reason)
-		if ref.status == http.StatusRequestEntityTooLarge {
-			// Do not read the rest of a body too large to accept.
+		if ref.status == http.StatusRequestEntityTooLarge || ref.status == http.StatusRequestTimeout {
+			// Do not read the rest of a body too large or too slow to accept.
 			w.Header().Set("Connection", "close")
 		}
 		err = writeProblem(w, ref.status, ref.body)
@@ -291,25 +349,37 @@ func (in *Inspect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		in.mAllowed.Inc()
 		in.mLatency.Observe(time.Since(start).Seconds())
 		var mw *maskResponseWriter
+		var asks [len(unmaskableAsks)][]string
 		out := w
-		var acceptEncoding []string
 		if in.masker != nil && r.Method != http.MethodHead {
-			mw = &maskResponseWriter{ResponseWriter: w, m: in.masker}
+			mw = &maskResponseWriter{ResponseWriter: w, m: in.masker, r: r}
 			out = mw
-			// Ask the upstream (and any encode after this handler) for an
-			// uncompressed body, which can be masked; compressed bodies pass
-			// unmasked. An encode placed before api_inspect still compresses
-			// the masked answer.
-			acceptEncoding = r.Header.Values("Accept-Encoding")
-			r.Header.Del("Accept-Encoding")
+			asks = dropUnmaskableAsks(r)
+		}
+		var sw *slowBodyWriter
+		if slow != nil && !slow.ended {
+			sw = slow.answerFor(out)
+			out = sw
 		}
 		err = next.ServeHTTP(out, r)
-		if acceptEncoding != nil {
-			r.Header["Accept-Encoding"] = acceptEncoding
-		}
 		if mw != nil {
+			restoreUnmaskableAsks(r, asks)
 			if ferr := mw.finish(); err == nil && ferr != nil {
 				err = ferr
+			}
+		}
+		if sw != nil && slow.timedOut {
+			// A body passed on as it streamed fell behind min_upload_rate
+			// while the next handler read it: the failure is the client's.
+			if err != nil {
+				sw.answer()
+			}
+			if sw.answered {
+				err = sw.err
+				if c := in.mOutcome["body_timeout"]; c != nil {
+					c.Inc()
+				}
+				recordDecision(r, "api_inspect", "body_timeout")
 			}
 		}
 	}
@@ -321,90 +391,142 @@ func (in *Inspect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 }
 
 // checkRequest runs the request checks. cleanup, when not nil, releases the
-// held body once the request is done.
-func (in *Inspect) checkRequest(r *http.Request, rec *auditRecorder) (cleanup func(), ref *refusal) {
-	if in.strict && !(r.Method == http.MethodConnect && !strings.HasPrefix(r.RequestURI, "/")) {
-		if prob := inspect.CheckPath(requestPath(r)); prob != inspect.PathOK {
-			return nil, &refusal{http.StatusBadRequest, string(prob), bodyPathProblems[prob]}
+// held body once the request is done; slow, when not nil, is the reader that
+// enforces min_upload_rate on the body.
+func (in *Inspect) checkRequest(w http.ResponseWriter, r *http.Request, rec *auditRecorder, start time.Time) (cleanup func(), slow *rateReader, ref *refusal) {
+	if in.strict {
+		if !(r.Method == http.MethodConnect && !strings.HasPrefix(r.RequestURI, "/")) {
+			if prob := inspect.CheckPath(requestPath(r)); prob != inspect.PathOK {
+				return nil, nil, &refusal{http.StatusBadRequest, string(prob), bodyPathProblems[prob]}
+			}
+		}
+		if hasMethodOverride(r) {
+			return nil, nil, &refusal{http.StatusBadRequest, "method_override", bodyMethodOver}
 		}
 	}
 	if in.detector.Enabled() {
 		if inj := inspect.CheckPathSegments(r.URL.Path, in.detector); inj != nil {
-			return nil, injectionRefusal(inj)
+			return nil, nil, injectionRefusal(inj)
 		}
 		if inj := inspect.CheckQuery(r.URL.RawQuery, in.detector); inj != nil {
-			return nil, injectionRefusal(inj)
+			return nil, nil, injectionRefusal(inj)
 		}
 	}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	mediaType := ""
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err == nil {
-			mediaType = mt
+	// One Content-Type, or none: with two, the upstream may read the body
+	// as the one this handler did not look at.
+	contentTypes := r.Header["Content-Type"]
+	mediaType, charset := "", ""
+	if len(contentTypes) == 1 {
+		if mt, params, err := mime.ParseMediaType(contentTypes[0]); err == nil {
+			mediaType, charset = mt, params["charset"]
 		}
 	}
-	if len(in.ContentTypes) > 0 && !in.typeAllowed(mediaType) {
-		return nil, &refusal{http.StatusUnsupportedMediaType, "unsupported_media_type", bodyUnsupported}
+	if len(in.ContentTypes) > 0 && (len(contentTypes) > 1 || !in.typeAllowed(mediaType)) {
+		return nil, nil, &refusal{http.StatusUnsupportedMediaType, "unsupported_media_type", bodyUnsupported}
 	}
 	if in.MaxBody > 0 && r.ContentLength > in.MaxBody {
-		return nil, &refusal{http.StatusRequestEntityTooLarge, "body_too_large", bodyTooLarge}
+		return nil, nil, &refusal{http.StatusRequestEntityTooLarge, "body_too_large", bodyTooLarge}
 	}
 	kind := inspect.BodyOpaque
 	switch {
 	case isJSONType(mediaType) && in.jsonDepth > 0:
 		kind = inspect.BodyJSON
-	case mediaType == "application/x-www-form-urlencoded" && in.detector.Enabled():
+	case mediaType == "application/x-www-form-urlencoded" && (in.detector.Enabled() || in.strict):
+		// Scanned with block; read for _method fields with strict paths.
 		kind = inspect.BodyForm
 	}
-	// A body of known length within the limit needs holding only to be
-	// checked: Go's server enforces the announced length.
-	if kind == inspect.BodyOpaque && (in.MaxBody == 0 || r.ContentLength > 0) {
+	switch {
+	case kind == inspect.BodyOpaque && in.detector.Enabled():
+		// block reads every body or refuses it: text/plain, multipart and
+		// the rest may hold what an upstream parses anyway.
+		return nil, nil, &refusal{http.StatusUnsupportedMediaType, "unsupported_media_type", bodyUnscanned}
+	case len(contentTypes) > 1 && in.strict:
+		return nil, nil, &refusal{http.StatusUnsupportedMediaType, "unsupported_media_type", bodyUnsupported}
+	case kind != inspect.BodyOpaque && charset != "" && !isUTF8Charset(charset):
+		// The checks read UTF-8; an upstream that decodes another charset
+		// would read what they did not.
+		return nil, nil, &refusal{http.StatusUnsupportedMediaType, "unsupported_charset", bodyCharset}
+	}
+	coding := inspect.CodingIdentity
+	if _, ok := r.Header["Content-Encoding"]; ok {
+		coding = inspect.ParseContentEncoding(r.Header.Values("Content-Encoding"))
+	}
+	reads := kind != inspect.BodyOpaque || in.MaxBody > 0
+	if reads && coding == inspect.CodingUnsupported {
+		return nil, nil, &refusal{http.StatusUnsupportedMediaType, "unsupported_encoding", bodyCoding}
+	}
+	if in.minRate > 0 {
+		slow = newRateReader(w, r.Body, start, in.grace, in.minRate)
+		r.Body = slow
+	}
+	// A body of known length within the limit, in no coding to decode,
+	// needs holding only to be checked: Go's server enforces the announced
+	// length.
+	if kind == inspect.BodyOpaque && (!reads || coding == inspect.CodingIdentity && r.ContentLength > 0) {
 		if rec != nil {
 			r.Body = rec.countBody(r.Body)
 		}
-		return nil, nil
+		return nil, slow, nil
 	}
-	return in.holdBody(r, kind, rec)
+	cleanup, ref = in.holdBody(r, kind, coding, rec)
+	return cleanup, slow, ref
+}
+
+// hasMethodOverride reports whether a request asks to be taken for another
+// method, in a header or the query.
+func hasMethodOverride(r *http.Request) bool {
+	for _, h := range inspect.MethodOverrideHeaders {
+		if _, ok := r.Header[h]; ok {
+			return true
+		}
+	}
+	return r.URL.RawQuery != "" && inspect.QueryHasMethodOverride(r.URL.RawQuery)
+}
+
+func isUTF8Charset(cs string) bool {
+	return strings.EqualFold(cs, "utf-8") || strings.EqualFold(cs, "utf8") || strings.EqualFold(cs, "us-ascii")
 }
 
 // maxHeldBody bounds a body held for checking when max_body is not set, so
 // that no client can make the gateway hold an unbounded body on disk.
 const maxHeldBody = 32 << 20
 
-// holdBody reads the body through the checker into a spool, and on success
-// hands the spool to the next handler as the body.
-func (in *Inspect) holdBody(r *http.Request, kind inspect.BodyKind, rec *auditRecorder) (func(), *refusal) {
+// holdBody reads the body, decoded from its content coding, through the
+// checker into a spool, and on success hands the spool to the next handler
+// as the body (decoded, without Content-Encoding: the upstream reads exactly
+// what was checked).
+func (in *Inspect) holdBody(r *http.Request, kind inspect.BodyKind, coding inspect.Coding, rec *auditRecorder) (func(), *refusal) {
+	limit := in.MaxBody
+	if limit == 0 {
+		limit = maxHeldBody
+	}
+	if r.ContentLength > limit {
+		return nil, &refusal{http.StatusRequestEntityTooLarge, "body_too_large", bodyTooLarge}
+	}
 	memCap := spoolMemory
-	if r.ContentLength > 0 && r.ContentLength < int64(memCap) {
+	if coding == inspect.CodingIdentity && r.ContentLength > 0 && r.ContentLength < int64(memCap) {
 		memCap = int(r.ContentLength)
 	}
 	sp := inspect.NewSpool(make([]byte, 0, memCap), spoolMemory, "")
 	release := func() { sp.Close() } //nolint:errcheck
+	body, err := inspect.NewBodyReader(r.Body, coding, limit)
+	if err != nil {
+		release()
+		return nil, readRefusal(err)
+	}
+	defer body.Close() //nolint:errcheck
 	checker := in.checkers.Get().(*inspect.BodyChecker)
 	defer in.checkers.Put(checker)
 	checker.Reset(kind)
 
 	buf := readBufs.Get().(*[]byte)
 	defer readBufs.Put(buf)
-	limit := in.MaxBody
-	if limit == 0 {
-		limit = maxHeldBody
-	}
-	if r.ContentLength > limit {
-		release()
-		return nil, &refusal{http.StatusRequestEntityTooLarge, "body_too_large", bodyTooLarge}
-	}
-	var total int64
 	for {
-		n, err := r.Body.Read(*buf)
+		n, err := body.Read(*buf)
 		if n > 0 {
-			total += int64(n)
-			if total > limit {
-				release()
-				return nil, &refusal{http.StatusRequestEntityTooLarge, "body_too_large", bodyTooLarge}
-			}
 			if _, werr := sp.Write((*buf)[:n]); werr != nil {
 				release()
 				in.logger.Error("holding a request body", zap.Error(werr))
@@ -420,11 +542,7 @@ func (in *Inspect) holdBody(r *http.Request, kind inspect.BodyKind, rec *auditRe
 		}
 		if err != nil {
 			release()
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				return nil, &refusal{http.StatusRequestEntityTooLarge, "body_too_large", bodyTooLarge}
-			}
-			return nil, &refusal{http.StatusBadRequest, "body_unreadable", bodyUnreadable}
+			return nil, readRefusal(err)
 		}
 	}
 	if err := checker.Close(); err != nil {
@@ -437,16 +555,34 @@ func (in *Inspect) holdBody(r *http.Request, kind inspect.BodyKind, rec *auditRe
 		return nil, &refusal{http.StatusBadRequest, "body_unreadable", bodyUnreadable}
 	}
 	r.Body.Close() //nolint:errcheck
+	total := body.Decoded()
 	if rec != nil {
 		rec.bytesIn = total
 		if rec.bodyLimit > 0 {
 			rec.reqBody = append([]byte(nil), sp.Head(int(rec.bodyLimit))...)
 		}
 	}
+	if coding != inspect.CodingIdentity {
+		r.Header.Del("Content-Encoding")
+	}
 	r.Body = io.NopCloser(rd)
 	r.ContentLength = total
 	r.TransferEncoding = nil
 	return release, nil
+}
+
+// readRefusal answers a body that could not be read to its end.
+func readRefusal(err error) *refusal {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.Is(err, errSlowBody) || isTimeout(err):
+		return &refusal{http.StatusRequestTimeout, "body_timeout", bodySlow}
+	case errors.Is(err, inspect.ErrBodyTooLarge) || errors.As(err, &tooBig):
+		return &refusal{http.StatusRequestEntityTooLarge, "body_too_large", bodyTooLarge}
+	case errors.Is(err, inspect.ErrBodyEncoding):
+		return &refusal{http.StatusBadRequest, "body_undecodable", bodyUndecodable}
+	}
+	return &refusal{http.StatusBadRequest, "body_unreadable", bodyUnreadable}
 }
 
 var readBufs = sync.Pool{New: func() any { b := make([]byte, readChunk); return &b }}
@@ -458,6 +594,12 @@ func bodyRefusal(err error) *refusal {
 	}
 	if errors.Is(err, inspect.ErrJSONDepth) {
 		return &refusal{http.StatusBadRequest, "json_too_deep", bodyTooDeepJSON}
+	}
+	if errors.Is(err, inspect.ErrMalformedUTF8) {
+		return &refusal{http.StatusBadRequest, "malformed_utf8", bodyMalformedUTF8}
+	}
+	if errors.Is(err, inspect.ErrMethodOverride) {
+		return &refusal{http.StatusBadRequest, "method_override", bodyMethodOver}
 	}
 	return &refusal{http.StatusBadRequest, "malformed_json", bodyMalformedJSON}
 }

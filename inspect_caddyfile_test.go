@@ -180,6 +180,7 @@ func TestInspectExampleAdapts(t *testing.T) {
 func FuzzCaddyfileInspect(f *testing.F) {
 	for _, s := range []string{
 		"api_inspect {\n max_body 1MB\n json_depth 3\n content_types a/b c/*\n block sqli xss\n paths off\n mask card email regex a b {\n regex c d\n }\n audit {\n bodies 1KB\n }\n}",
+		"api_inspect {\n max_body 1MB\n min_upload_rate 10KB/s 2s\n}", "api_inspect {\n min_upload_rate off\n}",
 		"api_inspect {\n mask\n}", "api_inspect {\n audit\n audit\n}", "api_inspect {{", "api_inspect {\n mask regex\n}",
 	} {
 		f.Add(s)

@@ -4,7 +4,9 @@ package inspect
 // pieces and hands each value, decoded, to OnValue with its field name. It
 // keeps at most a window of one value (values longer than StringWindow are
 // handed over in overlapping windows) and the first 64 bytes of its name.
-// Malformed escapes are kept as they are, as lenient servers do.
+// Malformed escapes are kept as they are, as lenient servers do. With
+// RequireUTF8, a name or value that does not decode to well-formed UTF-8
+// stops the scan with ErrMalformedUTF8.
 //
 // A FormScanner is not safe for concurrent use.
 type FormScanner struct {
@@ -14,7 +16,11 @@ type FormScanner struct {
 	OnValue func(name, value []byte) error
 	// StringWindow overrides DefaultStringWindow.
 	StringWindow int
+	// RequireUTF8 refuses names and values that are not well-formed UTF-8
+	// once decoded.
+	RequireUTF8 bool
 
+	utf8    utf8Stream
 	inValue bool
 	name    []byte
 	val     []byte
@@ -49,6 +55,10 @@ func (f *FormScanner) Write(p []byte) (int, error) {
 			f.endField()
 		case '=':
 			if !f.inValue {
+				if f.RequireUTF8 && !f.utf8.complete() {
+					f.err = ErrMalformedUTF8
+					return 0, f.err
+				}
 				f.inValue = true
 				continue
 			}
@@ -94,6 +104,12 @@ func (f *FormScanner) addRaw(bs []byte) {
 }
 
 func (f *FormScanner) add(b byte) {
+	if f.RequireUTF8 && !f.utf8.step(b) {
+		if f.err == nil {
+			f.err = ErrMalformedUTF8
+		}
+		return
+	}
 	if !f.inValue {
 		if len(f.name) < maxKeyLen+1 {
 			f.name = append(f.name, b)
@@ -120,9 +136,13 @@ func (f *FormScanner) endField() {
 		f.addRaw(f.esc)
 		f.esc = f.esc[:0]
 	}
+	if f.RequireUTF8 && !f.utf8.complete() && f.err == nil {
+		f.err = ErrMalformedUTF8
+	}
 	if len(f.name) > 0 || len(f.val) > 0 {
 		f.emit()
 	}
+	f.utf8.reset()
 	f.inValue = false
 	f.name, f.val = f.name[:0], f.val[:0]
 }

@@ -25,7 +25,7 @@ var (
 // JSONError is a JSON document that failed a check, with the byte offset where
 // it failed.
 type JSONError struct {
-	Err    error // ErrJSONSyntax or ErrJSONDepth
+	Err    error // ErrJSONSyntax, ErrJSONDepth or ErrMalformedUTF8
 	Offset int64
 }
 
@@ -42,6 +42,15 @@ const (
 	DefaultStringWindow = 16 << 10
 	StringOverlap       = 512
 )
+
+// stringStop marks the bytes that end a run of plain ASCII inside a string:
+// the quote, the backslash, control characters and non-ASCII bytes.
+var stringStop = func() (t [256]bool) {
+	for b := range 256 {
+		t[b] = b == '"' || b == '\\' || b < 0x20 || b >= 0x80
+	}
+	return t
+}()
 
 // maxKeyLen is how much of an object key the checker keeps to name a location.
 const maxKeyLen = 64
@@ -78,7 +87,7 @@ type frame struct {
 }
 
 // JSONChecker checks a JSON document fed to it in pieces: well-formedness (RFC
-// 8259 grammar) and nesting depth. It keeps one frame per open container and a
+// 8259 grammar, and UTF-8 as RFC 8259 section 8.1 requires) and nesting depth. It keeps one frame per open container and a
 // bounded window of the current string, never the document. With OnString set,
 // it hands every string value (not object keys), decoded, to OnString.
 //
@@ -105,6 +114,7 @@ type JSONChecker struct {
 	hiSurr  rune // pending high surrogate of a \u pair, or 0
 	inKey   bool // the string being read is an object key
 	sbuf    []byte
+	utf8    utf8Stream // inside a string: UTF-8 must be well-formed
 	err     error
 }
 
@@ -116,6 +126,7 @@ func (c *JSONChecker) Reset() {
 	c.offset = 0
 	c.hiSurr = 0
 	c.sbuf = c.sbuf[:0]
+	c.utf8.reset()
 	c.err = nil
 }
 
@@ -149,12 +160,32 @@ func (c *JSONChecker) Write(p []byte) (int, error) {
 		case jsString:
 			// Fast path over ordinary string bytes.
 			j := i
-			for j < len(p) {
-				ch := p[j]
-				if ch == '"' || ch == '\\' || ch < 0x20 {
-					break
+			// The rest of a character a previous piece began.
+			for !c.utf8.complete() && j < len(p) {
+				if !c.utf8.step(p[j]) {
+					return j, c.fail(ErrMalformedUTF8, j)
 				}
 				j++
+			}
+			for {
+				for j < len(p) && !stringStop[p[j]] {
+					j++
+				}
+				if j == len(p) || p[j] < 0x80 {
+					break
+				}
+				// A multi-byte character: read it whole, or to the end
+				// of the piece.
+				if !c.utf8.step(p[j]) {
+					return j, c.fail(ErrMalformedUTF8, j)
+				}
+				j++
+				for !c.utf8.complete() && j < len(p) {
+					if !c.utf8.step(p[j]) {
+						return j, c.fail(ErrMalformedUTF8, j)
+					}
+					j++
+				}
 			}
 			if j > i {
 				c.addString(p[i:j])
@@ -165,6 +196,9 @@ func (c *JSONChecker) Write(p []byte) (int, error) {
 			}
 			i = j
 			b = p[i]
+			if !c.utf8.complete() {
+				return i, c.fail(ErrMalformedUTF8, i)
+			}
 			switch {
 			case b == '"':
 				if err := c.endString(); err != nil {

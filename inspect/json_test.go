@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func checkJSON(t testing.TB, doc string, depth int, piece int) error {
@@ -153,9 +154,32 @@ func TestJSONCheckerReuse(t *testing.T) {
 
 // FuzzJSONChecker: the checker (no depth limit, any split) agrees with
 // encoding/json on what is valid JSON, and never panics.
+func TestJSONCheckerUTF8(t *testing.T) {
+	for doc, bad := range map[string]bool{
+		`{"name":"café","emoji":"😀"}`: false,
+		"{\"q\":\"\xc0\xa7 OR 1=1\"}": true,  // an overlong quote
+		"{\"q\":\"caf\xe9\"}":         true,  // Latin-1
+		"{\"q\":\"\xc3\"}":            true,  // cut by the closing quote
+		"{\"q\":\"\xc3\\n\"}":         true,  // cut by an escape
+		"{\"\xff\":1}":                true,  // in a key
+		"{\"q\":\"\xed\xa0\x80\"}":    true,  // a surrogate
+		`{"q":"\ud800"}`:              false, // escapes are decoded, not bytes
+	} {
+		for _, piece := range []int{1, 2, len(doc)} {
+			err := checkJSON(t, doc, 0, piece)
+			if got := errors.Is(err, ErrMalformedUTF8); got != bad || (!bad && err != nil) {
+				t.Errorf("%q (pieces of %d): %v", doc, piece, err)
+			}
+		}
+	}
+}
+
 func FuzzJSONChecker(f *testing.F) {
 	for _, s := range []string{`{}`, `{"a":[1,2,{"b":"\u00e9"}]}`, `[1,]`, `"\ud800"`, `-0.5e-3`, `{"a":1}}`, `01`, "\"\x00\"", `[[[[`, ` null `} {
 		f.Add([]byte(s), uint8(3))
+	}
+	for _, s := range []string{"\"caf\xc3\xa9\"", "[\"\xc0\xa7\"]", "{\"\xff\":1}", "\"\xe2\x82\""} {
+		f.Add([]byte(s), uint8(1))
 	}
 	f.Fuzz(func(t *testing.T, doc []byte, split uint8) {
 		c := &JSONChecker{OnString: func([]byte) error { return nil }}
@@ -167,7 +191,9 @@ func FuzzJSONChecker(f *testing.F) {
 		if err == nil {
 			err = c.Close()
 		}
-		if want := json.Valid(doc); want != (err == nil) {
+		// encoding/json takes malformed UTF-8 in strings; RFC 8259 and the
+		// checker do not.
+		if want := json.Valid(doc) && utf8.Valid(doc); want != (err == nil) {
 			t.Fatalf("%q: checker says %v, encoding/json says valid=%v", doc, err, want)
 		}
 		_ = c.Pointer()

@@ -91,12 +91,57 @@ const (
 )
 
 // Mask returns b with every match masked (b itself when nothing matched).
+// Matches are found through escapes (see unescape.go) and replaced as
+// written.
 func (m *Masker) Mask(b []byte) []byte {
-	spans := m.find(b, 0, nil)
+	text, pos := b, []int(nil)
+	if hasEscapes(b, true) {
+		text, pos = unescape(nil, nil, b, true)
+	}
+	spans := m.find(text, 0, nil)
 	if len(spans) == 0 {
 		return b
 	}
-	return m.apply(nil, b, spans, len(b))
+	return m.apply(nil, b, text, pos, spans, len(text))
+}
+
+// MaskHead masks b, the first bytes of a body (more tells whether the body
+// went on past them), and returns at most n bytes of the result. Neither cut
+// leaves part of a word: where b or the result would end inside a run of
+// letters, digits and the characters of keys, tokens and escapes, the whole
+// run is dropped, so no recognisable start of a credential is kept. The
+// result may share memory with b.
+func (m *Masker) MaskHead(b []byte, more bool, n int) []byte {
+	if more {
+		b = b[:runStart(b, len(b))]
+	}
+	out := m.Mask(b)
+	if len(out) > n {
+		if tokenByte(out[n]) {
+			n = runStart(out, n)
+		}
+		out = out[:n]
+	}
+	return out
+}
+
+// runStart returns where the run of token bytes that b[:cut] ends with
+// starts (cut itself when b[cut-1] is not a token byte).
+func runStart(b []byte, cut int) int {
+	for cut > 0 && tokenByte(b[cut-1]) {
+		cut--
+	}
+	return cut
+}
+
+// tokenByte reports whether b may be part of a key, a token (JWT, base64,
+// hex) or an escape.
+func tokenByte(b byte) bool {
+	switch b {
+	case '-', '.', '_', '~', '+', '/', '=', '\\', '%', '&', '#', ';':
+		return true
+	}
+	return isAlnum(b)
 }
 
 // find returns the matches in buf, sorted and not overlapping. prev is the
@@ -129,28 +174,30 @@ func (m *Masker) find(buf []byte, prev byte, spans []span) []span {
 	return out
 }
 
-// apply appends buf[:cut] with the spans that start before cut replaced.
-func (m *Masker) apply(out, buf []byte, spans []span, cut int) []byte {
+// apply appends src up to view offset cut with the spans that start before
+// cut replaced. text is the view the spans were found in, pos maps it to src
+// (nil: the view is src itself).
+func (m *Masker) apply(out, src, text []byte, pos []int, spans []span, cut int) []byte {
 	last := 0
 	for _, s := range spans {
 		if s.start >= cut {
 			break
 		}
-		out = append(out, buf[last:s.start]...)
+		out = append(out, src[rawAt(pos, last):rawAt(pos, s.start)]...)
 		switch s.kind {
 		case kindCard:
-			out = maskCard(out, buf[s.start:s.end])
+			out = maskCard(out, src, text, pos, s.start, s.end)
 		case kindEmail:
-			at := bytes.IndexByte(buf[s.start:s.end], '@')
+			at := s.start + bytes.IndexByte(text[s.start:s.end], '@')
 			out = append(out, "***"...)
-			out = append(out, buf[s.start+at:s.end]...)
+			out = append(out, src[rawAt(pos, at):rawAt(pos, s.end)]...)
 		default:
 			out = append(out, m.regex[s.kind].replacement...)
 		}
 		last = s.end
 	}
 	if last < cut {
-		out = append(out, buf[last:cut]...)
+		out = append(out, src[rawAt(pos, last):rawAt(pos, cut)]...)
 	}
 	return out
 }
@@ -267,22 +314,30 @@ func luhn(s []byte) bool {
 	return sum%10 == 0
 }
 
-func maskCard(out, card []byte) []byte {
+// maskCard appends the card at view offsets start to end with all digits
+// but the last four replaced by '*' (an escaped digit too, whole), and what
+// separates them as written.
+func maskCard(out, src, text []byte, pos []int, start, end int) []byte {
 	digits := 0
-	for _, b := range card {
+	for _, b := range text[start:end] {
 		if isDigit(b) {
 			digits++
 		}
 	}
 	seen := 0
-	for _, b := range card {
-		if isDigit(b) {
+	for k := start; k < end; k++ {
+		if isDigit(text[k]) {
 			seen++
 			if seen <= digits-4 {
-				b = '*'
+				out = append(out, '*')
+				continue
 			}
 		}
-		out = append(out, b)
+		if pos == nil {
+			out = append(out, text[k])
+		} else {
+			out = append(out, src[pos[k]:pos[k+1]]...)
+		}
 	}
 	return out
 }
@@ -346,15 +401,17 @@ func validDomain(d []byte) bool {
 // MaskWriter masks a stream on its way to W. It writes out everything that
 // can no longer be part of a match at once, and holds back only the bytes at
 // the end of what it was given that a match may still grow from (a number, a
-// word), at most MaxMatch of them, so it keeps a stream flowing. Close
-// writes what is held back.
+// word, an escape not yet complete), at most MaxMatch of them, so it keeps a
+// stream flowing. Close writes what is held back.
 type MaskWriter struct {
 	m     *Masker
 	w     io.Writer
 	tail  []byte
 	out   []byte
 	spans []span
-	prev  byte
+	text  []byte // the view of an escaped buffer
+	pos   []int
+	prev  byte // the last byte of the view written out
 }
 
 // NewWriter returns a MaskWriter writing to w.
@@ -391,23 +448,28 @@ func (mw *MaskWriter) Close() error {
 	return mw.process(mw.tail, true)
 }
 
+// process masks buf and writes out what can no longer change. It works in
+// view offsets (buf with its escapes decoded), so it never cuts through an
+// escape, and bounds what it holds back in bytes of buf.
 func (mw *MaskWriter) process(buf []byte, final bool) error {
 	m := mw.m
-	cut := len(buf)
+	text, pos := buf, []int(nil)
+	if hasEscapes(buf, final) {
+		mw.text, mw.pos = unescape(mw.text[:0], mw.pos[:0], buf, final)
+		text, pos = mw.text, mw.pos
+	}
+	cut := len(text)
 	if !final {
-		for cut > 0 && len(buf)-cut < MaxMatch && m.soft(buf[cut-1]) {
+		for cut > 0 && len(buf)-rawAt(pos, cut-1) <= MaxMatch && m.soft(text[cut-1]) {
 			cut--
 		}
-		if len(buf)-cut >= MaxMatch {
-			cut = len(buf) - MaxMatch
-		}
 	}
-	mw.spans = m.find(buf, mw.prev, mw.spans)
+	mw.spans = m.find(text, mw.prev, mw.spans)
 	if !final {
 		for i := len(mw.spans) - 1; i >= 0; i-- {
 			s := mw.spans[i]
 			if s.start < cut && s.end >= cut {
-				if len(buf)-s.start > maxHold {
+				if len(buf)-rawAt(pos, s.start) > maxHold {
 					cut = s.end // a custom match that keeps growing: let it go
 					break
 				}
@@ -417,12 +479,12 @@ func (mw *MaskWriter) process(buf []byte, final bool) error {
 	}
 	var err error
 	if cut > 0 {
-		mw.out = m.apply(mw.out[:0], buf, mw.spans, cut)
+		mw.out = m.apply(mw.out[:0], buf, text, pos, mw.spans, cut)
 		_, err = mw.w.Write(mw.out)
-		mw.prev = buf[cut-1]
+		mw.prev = text[cut-1]
 	}
 	// Keep the rest. buf may be mw.tail itself: copy down.
-	rest := buf[cut:]
+	rest := buf[rawAt(pos, cut):]
 	if len(mw.tail) > 0 && &buf[0] == &mw.tail[0] {
 		mw.tail = mw.tail[:copy(mw.tail, rest)]
 	} else {

@@ -18,7 +18,16 @@ const (
 	PathControl       PathProblem = "control_character"
 	PathDoubleEncoded PathProblem = "double_encoding"
 	PathNotAbsolute   PathProblem = "not_absolute"
+	PathParameter     PathProblem = "path_parameter"
+	PathTrailingDot   PathProblem = "trailing_dot_or_space"
+	PathInvalidUTF8   PathProblem = "invalid_utf8"
 )
+
+// PathProblems lists every problem CheckPath reports.
+var PathProblems = []PathProblem{
+	PathEncodedSlash, PathDotSegment, PathDoubleSlash, PathBackslash, PathNUL, PathBadEscape,
+	PathControl, PathDoubleEncoded, PathNotAbsolute, PathParameter, PathTrailingDot, PathInvalidUTF8,
+}
 
 // Describe returns a sentence for the answer to the client.
 func (p PathProblem) Describe() string {
@@ -41,6 +50,12 @@ func (p PathProblem) Describe() string {
 		return "the path holds a double-encoded character"
 	case PathNotAbsolute:
 		return "the path does not start with /"
+	case PathParameter:
+		return "the path holds a path parameter (;)"
+	case PathTrailingDot:
+		return "a path segment ends in a dot or a space"
+	case PathInvalidUTF8:
+		return "the path is not well-formed UTF-8 once decoded"
 	}
 	return "the path is acceptable"
 }
@@ -50,8 +65,13 @@ func (p PathProblem) Describe() string {
 // decoding and cleaning is the path the upstream gets: it refuses encoded
 // slashes, dot segments (also encoded), empty segments, backslashes (also
 // encoded), NUL and control characters, malformed escapes, and escapes that
-// decode to another escape (double encoding). A trailing slash is allowed.
-// "*" (OPTIONS *) passes.
+// decode to another escape (double encoding). It also refuses what lenient
+// upstreams rewrite before routing: path parameters (';', also encoded, which
+// Tomcat, Jetty and Spring strip, so /admin;x=1/users reaches /admin/users),
+// segments ending in a dot or a space (which Windows servers drop, so
+// /admin./ reaches /admin/), and bytes that do not decode to well-formed UTF-8
+// (overlong forms such as %C0%AE decode to '.' in lenient decoders). A
+// trailing slash is allowed. "*" (OPTIONS *) passes.
 func CheckPath(p string) PathProblem {
 	if p == "*" {
 		return PathOK
@@ -82,6 +102,8 @@ func checkSegment(seg string, inner bool) PathProblem {
 		return PathOK
 	}
 	dots, other := 0, false
+	var last byte
+	var u utf8Stream
 	for i := 0; i < len(seg); i++ {
 		b := seg[i]
 		if b == '%' {
@@ -116,14 +138,26 @@ func checkSegment(seg string, inner bool) PathProblem {
 			return PathBackslash
 		case b < 0x20 || b == 0x7f:
 			return PathControl
+		case b == ';':
+			return PathParameter
 		case b == '.':
 			dots++
 		default:
 			other = true
 		}
+		if (b >= 0x80 || u.need > 0) && !u.step(b) {
+			return PathInvalidUTF8
+		}
+		last = b
+	}
+	if !u.complete() {
+		return PathInvalidUTF8
 	}
 	if !other && dots <= 2 {
 		return PathDotSegment
+	}
+	if last == '.' || last == ' ' {
+		return PathTrailingDot
 	}
 	return PathOK
 }

@@ -95,8 +95,10 @@ const (
 )
 
 // BodyChecker checks a request body fed to it in pieces: JSON well-formedness
-// and depth, and injection in JSON string values or form values. Memory is
-// bounded by the nesting depth and one window of one value.
+// (UTF-8 included) and depth, injection in JSON string values or form values
+// (which must then be well-formed UTF-8 once decoded), and method override
+// fields in forms. Memory is bounded by the nesting depth and one window of
+// one value.
 //
 // It is not safe for concurrent use; Reset makes it reusable.
 type BodyChecker struct {
@@ -104,6 +106,8 @@ type BodyChecker struct {
 	MaxDepth int
 	// Detector scans values.
 	Detector Detector
+	// RefuseOverride refuses a form with a MethodOverrideParam field.
+	RefuseOverride bool
 
 	kind BodyKind
 	json JSONChecker
@@ -122,7 +126,7 @@ func (b *BodyChecker) Reset(kind BodyKind) {
 		}
 		b.json.Reset()
 	case BodyForm:
-		b.form = FormScanner{OnValue: b.formValue, name: b.form.name[:0], val: b.form.val[:0]}
+		b.form = FormScanner{OnValue: b.formValue, RequireUTF8: b.Detector.Enabled(), name: b.form.name[:0], val: b.form.val[:0]}
 	}
 }
 
@@ -138,8 +142,8 @@ func (b *BodyChecker) jsonValue(v []byte) error {
 }
 
 func (b *BodyChecker) formValue(name, v []byte) error {
-	if !b.Detector.Enabled() {
-		return nil
+	if b.RefuseOverride && IsMethodOverrideName(name) {
+		return ErrMethodOverride
 	}
 	if a := b.Detector.Detect(v); a != None {
 		return &Injection{Attack: a, Where: quoteName("form field", name)}
@@ -147,8 +151,9 @@ func (b *BodyChecker) formValue(name, v []byte) error {
 	return nil
 }
 
-// Write feeds the next piece of the body. The error is a *JSONError or an
-// *Injection.
+// Write feeds the next piece of the body. The error is a *JSONError (which
+// may wrap ErrMalformedUTF8), an *Injection, ErrMalformedUTF8 or
+// ErrMethodOverride.
 func (b *BodyChecker) Write(p []byte) (int, error) {
 	switch b.kind {
 	case BodyJSON:

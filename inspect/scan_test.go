@@ -1,7 +1,10 @@
 package inspect
 
 import (
+	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/corazawaf/libinjection-go"
 )
@@ -154,6 +157,7 @@ func FuzzFormScanner(f *testing.F) {
 	for _, s := range []string{"a=1&b=2", "a=%41%4", "%%%=&&==", "x=%3Cscript%3E", "+=+"} {
 		f.Add([]byte(s), uint8(2))
 	}
+	f.Add([]byte("q=%C0%A7&r=caf%C3%A9"), uint8(1))
 	f.Fuzz(func(t *testing.T, doc []byte, split uint8) {
 		var whole, pieces []string
 		collect := func(dst *[]string) func(n, v []byte) error {
@@ -170,6 +174,31 @@ func FuzzFormScanner(f *testing.F) {
 		fs.Close() //nolint:errcheck
 		if joinLines(whole) != joinLines(pieces) {
 			t.Fatalf("%q: whole %q, in pieces %q", doc, whole, pieces)
+		}
+		// With RequireUTF8: the same verdict whole and in pieces, and what
+		// passes hands over UTF-8 only.
+		var values []string
+		fs = &FormScanner{OnValue: collect(&values), RequireUTF8: true}
+		fs.Write(doc) //nolint:errcheck
+		errWhole := fs.Close()
+		fs = &FormScanner{OnValue: collect(&pieces), RequireUTF8: true}
+		var errPieces error
+		for i := 0; i < len(doc) && errPieces == nil; i += piece {
+			_, errPieces = fs.Write(doc[i:min(i+piece, len(doc))])
+		}
+		if errPieces == nil {
+			errPieces = fs.Close()
+		}
+		if errors.Is(errWhole, ErrMalformedUTF8) != errors.Is(errPieces, ErrMalformedUTF8) {
+			t.Fatalf("%q: whole %v, in pieces %v", doc, errWhole, errPieces)
+		}
+		if errWhole == nil && len(doc) < DefaultStringWindow {
+			for _, v := range values {
+				_, value, _ := strings.Cut(v, "=")
+				if !utf8.ValidString(value) {
+					t.Fatalf("%q: passed the value %q", doc, value)
+				}
+			}
 		}
 	})
 }
