@@ -15,6 +15,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/apigate/caddy-apigate/authn"
+	"github.com/apigate/caddy-apigate/authz"
 	"github.com/apigate/caddy-apigate/inspect"
 	"github.com/apigate/caddy-apigate/limiter"
 )
@@ -354,101 +355,13 @@ func (m *APIKeyMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 func parseAuthorize(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	az := new(Authorize)
-	err := az.UnmarshalCaddyfile(h.Dispenser)
-	return az, err
-}
-
-// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
-//
-//	api_authorize [<matcher>] [<scope>...]
-//	api_authorize [<matcher>] {
-//		all <scope>...      # every one of these
-//		any <scope>...      # at least one of these
-//		ip  <cidr|ip>...    # client addresses allowed
-//	}
-//
-// Scopes given inline are added to `all`. With no scope at all, any
-// authenticated caller may pass.
-func (az *Authorize) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // directive name
-	for d.NextArg() {
-		if err := checkScopeArg(d); err != nil {
-			return err
-		}
-		az.All = append(az.All, d.Val())
-	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("api_authorize: duplicate subdirective %q", name)
-		}
-		seen[name] = true
-		args := d.RemainingArgs()
-		if len(args) == 0 {
-			return d.ArgErr()
-		}
-		switch name {
-		case "all", "any":
-			for _, s := range args {
-				if !validScopeToken(s) {
-					return d.Errf("api_authorize: scope %q is not valid", s)
-				}
-			}
-			if name == "all" {
-				az.All = append(az.All, args...)
-			} else {
-				az.Any = append(az.Any, args...)
-			}
-		case "ip":
-			for _, s := range args {
-				if _, err := parsePrefixArg(s); err != nil {
-					return d.Errf("api_authorize: ip %q is not an IP address or CIDR prefix", s)
-				}
-			}
-			az.IPs = append(az.IPs, args...)
-		default:
-			return d.Errf("api_authorize: unrecognized subdirective %q", name)
-		}
-	}
-	return nil
-}
-
-func checkScopeArg(d *caddyfile.Dispenser) error {
-	if !validScopeToken(d.Val()) {
-		return d.Errf("scope %q is not valid", d.Val())
-	}
-	return nil
-}
-
-// UnmarshalCaddyfile sets up the matcher from Caddyfile tokens. Syntax:
-//
-//	api_scope <scope>...
-func (m *MatchScope) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	for d.Next() {
-		args := d.RemainingArgs()
-		if len(args) == 0 {
-			return d.ArgErr()
-		}
-		for _, s := range args {
-			if !validScopeToken(s) {
-				return d.Errf("api_scope: scope %q is not valid", s)
-			}
-		}
-		*m = append(*m, args...)
-		if d.NextBlock(0) {
-			return d.Err("api_scope takes no block")
-		}
-	}
-	return nil
+	az := new(authz.Authorize)
+	return az, az.UnmarshalCaddyfile(h.Dispenser)
 }
 
 var (
 	_ caddyfile.Unmarshaler = (*App)(nil)
 	_ caddyfile.Unmarshaler = (*Auth)(nil)
-	_ caddyfile.Unmarshaler = (*Authorize)(nil)
-	_ caddyfile.Unmarshaler = (*MatchScope)(nil)
 	_ caddyfile.Unmarshaler = (*KeyRotate)(nil)
 )
 

@@ -10,6 +10,8 @@ package apigate
 import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/apigate/caddy-apigate/authz"
 )
 
 func init() {
@@ -20,8 +22,8 @@ func init() {
 	caddy.RegisterModule(IntrospectMethod{})
 	caddy.RegisterModule(ClientCertMethod{})
 	caddy.RegisterModule(JWKSHandler{})
-	caddy.RegisterModule(Authorize{})
-	caddy.RegisterModule(MatchScope{})
+	caddy.RegisterModule(authz.Authorize{})
+	caddy.RegisterModule(authz.MatchScope{})
 	caddy.RegisterModule(KeyRotate{})
 	caddy.RegisterModule(adminAPI{})
 	caddy.RegisterModule(Cache{})
