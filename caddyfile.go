@@ -16,6 +16,7 @@ import (
 
 	"github.com/apigate/caddy-apigate/authn"
 	"github.com/apigate/caddy-apigate/authz"
+	"github.com/apigate/caddy-apigate/cache"
 	"github.com/apigate/caddy-apigate/inspect"
 	"github.com/apigate/caddy-apigate/limiter"
 )
@@ -743,81 +744,9 @@ func parseJWKS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 }
 
 func parseCache(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	c := new(Cache)
-	err := c.UnmarshalCaddyfile(h.Dispenser)
-	return c, err
+	c := new(cache.Cache)
+	return c, c.UnmarshalCaddyfile(h.Dispenser)
 }
-
-// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
-//
-//	api_cache [<matcher>] {
-//		ttl      <duration>   # when the upstream gives no freshness; default 0 (none)
-//		max_size <size>       # e.g. 256MB (default 256MiB)
-//		max_item <size>       # e.g. 1MB (default 1MiB)
-//		share    public       # `Cache-Control: public` responses may be shared
-//		wait     <duration>   # concurrent misses wait this long for the first; default 10s
-//	}
-//
-// Sizes take units as Caddy's request_body does (KB, MB, GB are powers of
-// 1000; KiB, MiB, GiB powers of 1024).
-func (c *Cache) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("api_cache: duplicate subdirective %q", name)
-		}
-		seen[name] = true
-		switch name {
-		case "ttl", "wait":
-			dur, err := parseDurationArg(d)
-			if err != nil {
-				return err
-			}
-			if name == "ttl" {
-				c.TTL = dur
-			} else {
-				c.Wait = dur
-			}
-		case "max_size", "max_item":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			n, err := humanize.ParseBytes(d.Val())
-			if err != nil || n == 0 || n > 1<<50 {
-				return d.Errf("api_cache: %s %q is not a size such as 256MB", name, d.Val())
-			}
-			if name == "max_size" {
-				c.MaxSize = int64(n)
-			} else {
-				c.MaxItem = int64(n)
-			}
-		case "share":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			if d.Val() != "public" {
-				return d.Errf("api_cache: share %q: the only value is public", d.Val())
-			}
-			c.Share = d.Val()
-		default:
-			return d.Errf("api_cache: unrecognized subdirective %q", name)
-		}
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	}
-	if c.MaxSize > 0 && c.MaxItem > c.MaxSize {
-		return d.Errf("api_cache: max_item is larger than max_size")
-	}
-	return nil
-}
-
-var _ caddyfile.Unmarshaler = (*Cache)(nil)
 
 // parseLockout parses the arguments of `lockout <failures>/<window> <duration>`
 // in api_auth, e.g. `lockout 10/1m 15m`.

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
 	"github.com/apigate/caddy-apigate/authz"
+	"github.com/apigate/caddy-apigate/cache"
 )
 
 func init() {
@@ -26,7 +27,7 @@ func init() {
 	caddy.RegisterModule(authz.MatchScope{})
 	caddy.RegisterModule(KeyRotate{})
 	caddy.RegisterModule(adminAPI{})
-	caddy.RegisterModule(Cache{})
+	caddy.RegisterModule(cache.Cache{})
 	caddy.RegisterModule(RateLimit{})
 	caddy.RegisterModule(Inspect{})
 

@@ -9,9 +9,7 @@ import (
 )
 
 func TestAuthorizeCaddyfile(t *testing.T) {
-	tests := []struct {
-		in, want, err string
-	}{
+	tests := []caddyfileCase{
 		{in: `api_authorize`, want: `{}`},
 		{in: `api_authorize orders:read orders:write`, want: `{"all":["orders:read","orders:write"]}`},
 		{in: "api_authorize {\n\tall orders:read\n\tany admin support\n\tip 10.0.0.0/8 192.0.2.1\n}",
@@ -32,38 +30,29 @@ func TestAuthorizeCaddyfile(t *testing.T) {
 		{in: "api_authorize {\n\tmode\n}", err: `wrong argument count`},
 		{in: "api_authorize {\n\tmode report enforce\n}", err: `wrong argument count`},
 	}
-	for _, tt := range tests {
-		var az Authorize
-		err := az.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.in))
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("%q: error %v, want %q", tt.in, err, tt.err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%q: %v", tt.in, err)
-			continue
-		}
-		if got, _ := json.Marshal(az); string(got) != tt.want {
-			t.Errorf("%q: %s, want %s", tt.in, got, tt.want)
-		}
-	}
+	checkCaddyfile(t, tests, func() caddyfile.Unmarshaler { return new(Authorize) })
 }
 
 func TestScopeCaddyfile(t *testing.T) {
-	tests := []struct {
-		in, want, err string
-	}{
+	tests := []caddyfileCase{
 		{in: `api_scope staff reports`, want: `["staff","reports"]`},
 		{in: "api_scope a\napi_scope b", want: `["a","b"]`},
 		{in: `api_scope`, err: `wrong argument count or unexpected line ending after 'api_scope', at Testfile:1`},
 		{in: `api_scope a,b`, err: `contains a comma`},
 		{in: "api_scope a {\n\tb\n}", err: `api_scope takes no block`},
 	}
+	checkCaddyfile(t, tests, func() caddyfile.Unmarshaler { return new(MatchScope) })
+}
+
+type caddyfileCase struct{ in, want, err string }
+
+// checkCaddyfile parses each case's input into a fresh value: the JSON it
+// makes, or the error it gives.
+func checkCaddyfile(t *testing.T, tests []caddyfileCase, fresh func() caddyfile.Unmarshaler) {
+	t.Helper()
 	for _, tt := range tests {
-		var m MatchScope
-		err := m.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.in))
+		v := fresh()
+		err := v.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.in))
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%q: error %v, want %q", tt.in, err, tt.err)
@@ -74,7 +63,7 @@ func TestScopeCaddyfile(t *testing.T) {
 			t.Errorf("%q: %v", tt.in, err)
 			continue
 		}
-		if got, _ := json.Marshal(m); string(got) != tt.want {
+		if got, _ := json.Marshal(v); string(got) != tt.want {
 			t.Errorf("%q: %s, want %s", tt.in, got, tt.want)
 		}
 	}
