@@ -248,6 +248,18 @@ func TestMatchScope(t *testing.T) {
 	}
 }
 
+// TestAuthorizeAllowedPathAllocations: every allowed request goes through
+// this path, which must not allocate.
+func TestAuthorizeAllowedPathAllocations(t *testing.T) {
+	az := provisioned(t, &Authorize{All: []string{"orders:read"}, Any: []string{"support"}, IPs: []string{"10.0.0.0/8"}})
+	r := newRequest("10.1.2.3", caller)
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	w := httptest.NewRecorder()
+	if n := testing.AllocsPerRun(100, func() { _ = az.ServeHTTP(w, r, next) }); n != 0 {
+		t.Errorf("%v allocations per allowed request", n)
+	}
+}
+
 // BenchmarkAuthorize measures the allowed path of a rule with every kind of
 // check: identity, client address, all and any.
 func BenchmarkAuthorize(b *testing.B) {
