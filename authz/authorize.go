@@ -13,7 +13,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/apigate/caddy-apigate/internal/gateway"
-	"github.com/apigate/caddy-apigate/keystore"
 )
 
 // Authorize is the api_authorize handler: it decides what an authenticated
@@ -61,7 +60,7 @@ func (az *Authorize) Provision(ctx caddy.Context) error {
 	for _, s := range az.IPs {
 		// Validate refuses an address that does not parse; ServeHTTP
 		// refuses every client while IPs is set and none parsed.
-		if p, err := keystore.ParsePrefix(s); err == nil {
+		if p, err := gateway.ParsePrefix(s); err == nil {
 			az.prefixes = append(az.prefixes, p)
 		}
 	}
@@ -101,20 +100,11 @@ func (az *Authorize) Validate() error {
 		}
 	}
 	for _, s := range az.IPs {
-		if msg := checkIP(s); msg != "" {
+		if msg := gateway.CheckIP(s); msg != "" {
 			return fmt.Errorf("ips: %s", msg)
 		}
 	}
 	return az.Mode.Validate()
-}
-
-// checkIP returns why s is not a client address of the ip list, or "". The
-// Caddyfile and Validate use it, so they say the same.
-func checkIP(s string) string {
-	if _, err := keystore.ParsePrefix(s); err != nil {
-		return fmt.Sprintf("ip %q is not an IP address or CIDR prefix", s)
-	}
-	return ""
 }
 
 func (az *Authorize) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {

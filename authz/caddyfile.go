@@ -40,14 +40,9 @@ func (az *Authorize) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				az.Any = append(az.Any, scopes...)
 			}
 		case "ip":
-			ips := d.RemainingArgs()
-			if len(ips) == 0 {
-				return d.ArgErr()
-			}
-			for _, s := range ips {
-				if msg := checkIP(s); msg != "" {
-					return d.Errf("%s", msg)
-				}
+			ips, err := gateway.ParseIPs(d)
+			if err != nil {
+				return err
 			}
 			az.IPs = append(az.IPs, ips...)
 		case "mode":

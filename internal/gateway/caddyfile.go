@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"math"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,6 +127,35 @@ func CheckScope(s string) string {
 	}
 	return ""
 }
+
+// ParseIPs reads the remaining arguments as client addresses, at least one:
+// IP addresses or CIDR prefixes (CheckIP).
+func ParseIPs(d *caddyfile.Dispenser) ([]string, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.ArgErr()
+	}
+	for _, s := range args {
+		if err := CheckIP(s); err != "" {
+			return nil, d.Errf("%s", err)
+		}
+	}
+	return args, nil
+}
+
+// CheckIP returns why s is not a client address of an allow list (an IP
+// address or a CIDR prefix, as key records' allowed_ips), or "". The
+// Caddyfile and the JSON config use it.
+func CheckIP(s string) string {
+	if _, err := ParsePrefix(s); err != nil {
+		return "ip " + quote(s) + " is not an IP address or CIDR prefix"
+	}
+	return ""
+}
+
+// ParsePrefix parses a client address of an allow list: an IP address (a
+// prefix of its full length, IPv4-mapped IPv6 unmapped) or a CIDR prefix.
+func ParsePrefix(s string) (netip.Prefix, error) { return keystore.ParsePrefix(s) }
 
 func quote(s string) string {
 	if len(s) > 64 {
