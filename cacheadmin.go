@@ -10,6 +10,8 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+
+	"github.com/apigate/caddy-apigate/cache"
 )
 
 // purgeAnswer is the admin API's answer to DELETE /api_gateway/cache.
@@ -51,7 +53,7 @@ func (a *adminAPI) handleCache(w http.ResponseWriter, r *http.Request) error {
 			return apiErr(http.StatusBadRequest, "path must start with / and hold no control characters (at most 8 KiB)")
 		}
 	}
-	n := purgeCaches(path)
+	n := cache.Purge(path)
 	ans := purgeAnswer{Purged: "all", Stores: n}
 	if path != "" {
 		ans.Purged = path

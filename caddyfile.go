@@ -15,6 +15,8 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/apigate/caddy-apigate/authn"
+	"github.com/apigate/caddy-apigate/authz"
+	"github.com/apigate/caddy-apigate/cache"
 	"github.com/apigate/caddy-apigate/inspect"
 	"github.com/apigate/caddy-apigate/limiter"
 )
@@ -354,101 +356,13 @@ func (m *APIKeyMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 func parseAuthorize(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	az := new(Authorize)
-	err := az.UnmarshalCaddyfile(h.Dispenser)
-	return az, err
-}
-
-// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
-//
-//	api_authorize [<matcher>] [<scope>...]
-//	api_authorize [<matcher>] {
-//		all <scope>...      # every one of these
-//		any <scope>...      # at least one of these
-//		ip  <cidr|ip>...    # client addresses allowed
-//	}
-//
-// Scopes given inline are added to `all`. With no scope at all, any
-// authenticated caller may pass.
-func (az *Authorize) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // directive name
-	for d.NextArg() {
-		if err := checkScopeArg(d); err != nil {
-			return err
-		}
-		az.All = append(az.All, d.Val())
-	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("api_authorize: duplicate subdirective %q", name)
-		}
-		seen[name] = true
-		args := d.RemainingArgs()
-		if len(args) == 0 {
-			return d.ArgErr()
-		}
-		switch name {
-		case "all", "any":
-			for _, s := range args {
-				if !validScopeToken(s) {
-					return d.Errf("api_authorize: scope %q is not valid", s)
-				}
-			}
-			if name == "all" {
-				az.All = append(az.All, args...)
-			} else {
-				az.Any = append(az.Any, args...)
-			}
-		case "ip":
-			for _, s := range args {
-				if _, err := parsePrefixArg(s); err != nil {
-					return d.Errf("api_authorize: ip %q is not an IP address or CIDR prefix", s)
-				}
-			}
-			az.IPs = append(az.IPs, args...)
-		default:
-			return d.Errf("api_authorize: unrecognized subdirective %q", name)
-		}
-	}
-	return nil
-}
-
-func checkScopeArg(d *caddyfile.Dispenser) error {
-	if !validScopeToken(d.Val()) {
-		return d.Errf("scope %q is not valid", d.Val())
-	}
-	return nil
-}
-
-// UnmarshalCaddyfile sets up the matcher from Caddyfile tokens. Syntax:
-//
-//	api_scope <scope>...
-func (m *MatchScope) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	for d.Next() {
-		args := d.RemainingArgs()
-		if len(args) == 0 {
-			return d.ArgErr()
-		}
-		for _, s := range args {
-			if !validScopeToken(s) {
-				return d.Errf("api_scope: scope %q is not valid", s)
-			}
-		}
-		*m = append(*m, args...)
-		if d.NextBlock(0) {
-			return d.Err("api_scope takes no block")
-		}
-	}
-	return nil
+	az := new(authz.Authorize)
+	return az, az.UnmarshalCaddyfile(h.Dispenser)
 }
 
 var (
 	_ caddyfile.Unmarshaler = (*App)(nil)
 	_ caddyfile.Unmarshaler = (*Auth)(nil)
-	_ caddyfile.Unmarshaler = (*Authorize)(nil)
-	_ caddyfile.Unmarshaler = (*MatchScope)(nil)
 	_ caddyfile.Unmarshaler = (*KeyRotate)(nil)
 )
 
@@ -830,81 +744,9 @@ func parseJWKS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 }
 
 func parseCache(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	c := new(Cache)
-	err := c.UnmarshalCaddyfile(h.Dispenser)
-	return c, err
+	c := new(cache.Cache)
+	return c, c.UnmarshalCaddyfile(h.Dispenser)
 }
-
-// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
-//
-//	api_cache [<matcher>] {
-//		ttl      <duration>   # when the upstream gives no freshness; default 0 (none)
-//		max_size <size>       # e.g. 256MB (default 256MiB)
-//		max_item <size>       # e.g. 1MB (default 1MiB)
-//		share    public       # `Cache-Control: public` responses may be shared
-//		wait     <duration>   # concurrent misses wait this long for the first; default 10s
-//	}
-//
-// Sizes take units as Caddy's request_body does (KB, MB, GB are powers of
-// 1000; KiB, MiB, GiB powers of 1024).
-func (c *Cache) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("api_cache: duplicate subdirective %q", name)
-		}
-		seen[name] = true
-		switch name {
-		case "ttl", "wait":
-			dur, err := parseDurationArg(d)
-			if err != nil {
-				return err
-			}
-			if name == "ttl" {
-				c.TTL = dur
-			} else {
-				c.Wait = dur
-			}
-		case "max_size", "max_item":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			n, err := humanize.ParseBytes(d.Val())
-			if err != nil || n == 0 || n > 1<<50 {
-				return d.Errf("api_cache: %s %q is not a size such as 256MB", name, d.Val())
-			}
-			if name == "max_size" {
-				c.MaxSize = int64(n)
-			} else {
-				c.MaxItem = int64(n)
-			}
-		case "share":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			if d.Val() != "public" {
-				return d.Errf("api_cache: share %q: the only value is public", d.Val())
-			}
-			c.Share = d.Val()
-		default:
-			return d.Errf("api_cache: unrecognized subdirective %q", name)
-		}
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	}
-	if c.MaxSize > 0 && c.MaxItem > c.MaxSize {
-		return d.Errf("api_cache: max_item is larger than max_size")
-	}
-	return nil
-}
-
-var _ caddyfile.Unmarshaler = (*Cache)(nil)
 
 // parseLockout parses the arguments of `lockout <failures>/<window> <duration>`
 // in api_auth, e.g. `lockout 10/1m 15m`.

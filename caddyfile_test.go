@@ -93,23 +93,6 @@ func TestAdapt(t *testing.T) {
 			want: []string{`{"handler":"api_auth","methods":[{"header":"X-Key","method":"api_key","query":"key"}]}`},
 		},
 		{
-			name:  "api_authorize shorthand",
-			input: ":8080 {\n\tapi_authorize orders:read orders:write\n\trespond ok\n}",
-			want:  []string{`{"all":["orders:read","orders:write"],"handler":"api_authorize"}`},
-		},
-		{
-			name: "api_authorize block",
-			input: `:8080 {
-	api_authorize {
-		all orders:read
-		any admin support
-		ip 10.0.0.0/8 192.0.2.1
-	}
-	respond ok
-}`,
-			want: []string{`{"all":["orders:read"],"any":["admin","support"],"handler":"api_authorize","ips":["10.0.0.0/8","192.0.2.1"]}`},
-		},
-		{
 			name: "handler order and matcher",
 			input: `:8080 {
 	reverse_proxy 127.0.0.1:9
@@ -156,12 +139,6 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"api_key bad header", ":80 {\n\tapi_auth {\n\t\tapi_key {\n\t\t\theader \"X Key\"\n\t\t}\n\t}\n}", "Caddyfile:4", "not a valid name"},
 		{"api_key header twice", ":80 {\n\tapi_auth {\n\t\tapi_key {\n\t\t\theader a\n\t\t\theader b\n\t\t}\n\t}\n}", "Caddyfile:5", "duplicate"},
 		{"api_key header no value", ":80 {\n\tapi_auth {\n\t\tapi_key {\n\t\t\theader\n\t\t}\n\t}\n}", "Caddyfile:4", "wrong argument count"},
-		{"bad scope", ":80 {\n\tapi_authorize \"a b\"\n}", "Caddyfile:2", "not valid"},
-		{"authorize unknown", ":80 {\n\tapi_authorize {\n\t\tnone x\n\t}\n}", "Caddyfile:3", "unrecognized"},
-		{"authorize empty all", ":80 {\n\tapi_authorize {\n\t\tall\n\t}\n}", "Caddyfile:3", "wrong argument count"},
-		{"authorize bad ip", ":80 {\n\tapi_authorize {\n\t\tip 10.0.0.0/33\n\t}\n}", "Caddyfile:3", "not an IP"},
-		{"authorize dup", ":80 {\n\tapi_authorize {\n\t\tany a\n\t\tany b\n\t}\n}", "Caddyfile:4", "duplicate"},
-		{"scope matcher empty", ":80 {\n\t@m api_scope\n\trespond @m 1\n}", "Caddyfile:2", "wrong argument count"},
 		{"global unknown", "{\n\tapi_gateway {\n\t\tfoo\n\t}\n}\n:80", "Caddyfile:3", "unrecognized"},
 		{"global bad duration", "{\n\tapi_gateway {\n\t\tkeys {\n\t\t\tgrace soon\n\t\t}\n\t}\n}\n:80", "Caddyfile:4", "invalid duration"},
 		{"global negative", "{\n\tapi_gateway {\n\t\tkeys {\n\t\t\tmax_age -1h\n\t\t}\n\t}\n}\n:80", "Caddyfile:4", "negative"},
@@ -214,21 +191,9 @@ func FuzzCaddyfileAuth(f *testing.F) {
 	}, func(d *caddyfile.Dispenser) error { return new(Auth).UnmarshalCaddyfile(d) })
 }
 
-func FuzzCaddyfileAuthorize(f *testing.F) {
-	fuzzDirective(f, []string{
-		"api_authorize a b", "api_authorize {\n all a\n any b c\n ip 10.0.0.0/8\n}", "api_authorize {\n ip x\n}",
-		"api_authorize a {\n any\n}", "api_authorize \"\"",
-	}, func(d *caddyfile.Dispenser) error { return new(Authorize).UnmarshalCaddyfile(d) })
-}
-
 func FuzzCaddyfileKeyRotate(f *testing.F) {
 	fuzzDirective(f, []string{"api_key_rotate", "api_key_rotate {\n min_age 1m\n}", "api_key_rotate x", "api_key_rotate {\n min_age\n}"},
 		func(d *caddyfile.Dispenser) error { return new(KeyRotate).UnmarshalCaddyfile(d) })
-}
-
-func FuzzCaddyfileScope(f *testing.F) {
-	fuzzDirective(f, []string{"api_scope a", "api_scope", "api_scope a {\n}", "api_scope a\napi_scope b"},
-		func(d *caddyfile.Dispenser) error { return new(MatchScope).UnmarshalCaddyfile(d) })
 }
 
 func FuzzCaddyfileGlobal(f *testing.F) {

@@ -10,6 +10,9 @@ package apigate
 import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/apigate/caddy-apigate/authz"
+	"github.com/apigate/caddy-apigate/cache"
 )
 
 func init() {
@@ -20,11 +23,11 @@ func init() {
 	caddy.RegisterModule(IntrospectMethod{})
 	caddy.RegisterModule(ClientCertMethod{})
 	caddy.RegisterModule(JWKSHandler{})
-	caddy.RegisterModule(Authorize{})
-	caddy.RegisterModule(MatchScope{})
+	caddy.RegisterModule(authz.Authorize{})
+	caddy.RegisterModule(authz.MatchScope{})
 	caddy.RegisterModule(KeyRotate{})
 	caddy.RegisterModule(adminAPI{})
-	caddy.RegisterModule(Cache{})
+	caddy.RegisterModule(cache.Cache{})
 	caddy.RegisterModule(RateLimit{})
 	caddy.RegisterModule(Inspect{})
 

@@ -40,7 +40,6 @@ var (
 	bodyInvalidCred     = problemBody(http.StatusUnauthorized, "the credential sent is not valid")
 	bodyAmbiguous       = problemBody(http.StatusUnauthorized, "the request carries more than one credential")
 	bodyIPNotAllowed    = problemBody(http.StatusForbidden, "this key may not be used from the client's address")
-	bodyIPForbidden     = problemBody(http.StatusForbidden, "this API may not be called from the client's address")
 	bodyIdPUnavailable  = problemBody(http.StatusServiceUnavailable, "the credential could not be checked now; retry later")
 )
 

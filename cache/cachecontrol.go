@@ -1,7 +1,9 @@
-// Package cache holds the pure logic of api_cache: Cache-Control parsing
-// (RFC 9111), the storability and freshness decision for a gateway (a shared
+// Package cache holds api_cache, the gateway's response cache: the handler
+// and its Caddyfile grammar, and the logic below them, which does not depend
+// on Caddy and takes its clock as an argument: Cache-Control parsing (RFC
+// 9111), the storability and freshness decision for a gateway (a shared
 // cache), key building, and a bounded store on ristretto with O(1)
-// invalidation by path. It does not depend on Caddy; the clock is passed in.
+// invalidation by path.
 package cache
 
 import (

@@ -54,7 +54,8 @@ func explicitOK(status int) bool {
 // 301, 308, 404, 410 with an explicit freshness); no-store, private or no-cache
 // (qualified or not) in the response; Set-Cookie; Vary: *; Content-Range; a
 // response already stale on arrival. s-maxage wins over max-age, which wins
-// over Expires; DefaultTTL applies only when none is given.
+// over Expires; DefaultTTL applies only when none is given. It is one
+// algorithm, the RFC's list of conditions in order, and reads better whole.
 func Decide(status int, h http.Header, req Directives, now time.Time, p Policy) Decision {
 	if req.NoStore {
 		return Decision{Reason: "request-no-store"}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"math"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,6 +85,18 @@ func ParseSize(d *caddyfile.Dispenser) (int64, error) {
 	return int64(size), nil
 }
 
+// ParseMode reads the one argument of `mode enforce|report`.
+func ParseMode(d *caddyfile.Dispenser) (Mode, error) {
+	s, err := OneArg(d)
+	if err != nil {
+		return "", err
+	}
+	if s == "" || Mode(s).Validate() != nil {
+		return "", d.Errf("%v", modeError(s))
+	}
+	return Mode(s), nil
+}
+
 // ParseScopes reads the remaining arguments as scopes, at least one. A scope
 // is one token of the scope grammar (keystore.ValidScope): scopes are
 // separated by spaces, so a comma or an equals sign inside one is a mistake
@@ -114,6 +127,35 @@ func CheckScope(s string) string {
 	}
 	return ""
 }
+
+// ParseIPs reads the remaining arguments as client addresses, at least one:
+// IP addresses or CIDR prefixes (CheckIP).
+func ParseIPs(d *caddyfile.Dispenser) ([]string, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.ArgErr()
+	}
+	for _, s := range args {
+		if err := CheckIP(s); err != "" {
+			return nil, d.Errf("%s", err)
+		}
+	}
+	return args, nil
+}
+
+// CheckIP returns why s is not a client address of an allow list (an IP
+// address or a CIDR prefix, as key records' allowed_ips), or "". The
+// Caddyfile and the JSON config use it.
+func CheckIP(s string) string {
+	if _, err := ParsePrefix(s); err != nil {
+		return "ip " + quote(s) + " is not an IP address or CIDR prefix"
+	}
+	return ""
+}
+
+// ParsePrefix parses a client address of an allow list: an IP address (a
+// prefix of its full length, IPv4-mapped IPv6 unmapped) or a CIDR prefix.
+func ParsePrefix(s string) (netip.Prefix, error) { return keystore.ParsePrefix(s) }
 
 func quote(s string) string {
 	if len(s) > 64 {

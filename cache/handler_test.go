@@ -1,4 +1,4 @@
-package apigate
+package cache
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/apigate/caddy-apigate/authn"
 	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
@@ -75,7 +75,7 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 func echo(cc string, kv ...string) func(w http.ResponseWriter, r *http.Request, n int64) error {
 	return func(w http.ResponseWriter, r *http.Request, n int64) error {
 		who := "anonymous"
-		if id := identityFrom(r); id != nil {
+		if id := gateway.IdentityFrom(r); id != nil {
 			who = id.Consumer
 		}
 		body := fmt.Sprintf(`{"consumer":%q,"n":%d,"accept":%q}`, who, n, r.Header.Get("Accept"))
@@ -107,7 +107,7 @@ func call(c *Cache, next caddyhttp.Handler, method, target, consumer string, hea
 	ctx := context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{})
 	r = r.WithContext(ctx)
 	if consumer != "" {
-		caddyhttp.SetVar(ctx, identityVar, &authn.Identity{Consumer: consumer, Method: "api_key", ScopeString: "orders:read"})
+		gateway.SetIdentity(r.WithContext(ctx), &gateway.Identity{Consumer: consumer, Method: "api_key", ScopeString: "orders:read"})
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		r.Header.Add(headers[i], headers[i+1])
@@ -173,7 +173,7 @@ func TestCacheConsumersIsolated(t *testing.T) {
 	// another partition.
 	r := httptest.NewRequest("GET", "/orders/1", nil)
 	ctx := context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{})
-	caddyhttp.SetVar(ctx, identityVar, &authn.Identity{Consumer: "alice", Method: "jwt", ScopeString: "orders:read"})
+	gateway.SetIdentity(r.WithContext(ctx), &gateway.Identity{Consumer: "alice", Method: "jwt", ScopeString: "orders:read"})
 	w := httptest.NewRecorder()
 	if err := c.ServeHTTP(w, r.WithContext(ctx), up); err != nil || strings.Contains(w.Header().Get("Cache-Status"), "hit") {
 		t.Fatalf("alice by jwt was served alice by api_key's entry: %v %q", err, w.Header().Get("Cache-Status"))
@@ -293,6 +293,38 @@ func TestCacheRequestDirectives(t *testing.T) {
 	}
 }
 
+// TestCacheOnlyIfCachedRefusal: the 504 to an only-if-cached miss is a
+// refusal like any other handler's: problem+json, the decision in the audit
+// record, counted in rejections_total.
+func TestCacheOnlyIfCachedRefusal(t *testing.T) {
+	c, _ := newTestCache(t, Cache{TTL: caddy.Duration(time.Minute)})
+	up := &upstream{}
+	rejected := gateway.Rejections.WithLabelValues("api_cache", "only_if_cached")
+	before := testutil.ToFloat64(rejected)
+	r := httptest.NewRequest("GET", "/cold", nil)
+	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{}))
+	r.Header.Set("Cache-Control", "only-if-cached")
+	w := httptest.NewRecorder()
+	if err := c.ServeHTTP(w, r, up); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != http.StatusGatewayTimeout || up.calls.Load() != 0 {
+		t.Fatalf("status %d, %d upstream calls", w.Code, up.calls.Load())
+	}
+	if ct := w.Header().Get("Content-Type"); ct != "application/problem+json" || !strings.Contains(w.Body.String(), "only-if-cached") {
+		t.Errorf("answer %q %s", ct, w.Body.String())
+	}
+	if cs := w.Header().Get("Cache-Status"); cs != "apigate; fwd=uri-miss; detail=only-if-cached" {
+		t.Errorf("Cache-Status %q", cs)
+	}
+	if d, ok := gateway.DecisionFrom(r); !ok || d != (gateway.Decision{Handler: "api_cache", Reason: "only_if_cached"}) {
+		t.Errorf("decision %+v, %v", d, ok)
+	}
+	if n := testutil.ToFloat64(rejected) - before; n != 1 {
+		t.Errorf("rejections_total grew by %v, want 1", n)
+	}
+}
+
 func TestCacheExpiry(t *testing.T) {
 	c, clk := newTestCache(t, Cache{TTL: caddy.Duration(time.Hour)})
 	up := &upstream{respond: echo("max-age=10")}
@@ -383,14 +415,14 @@ func TestCachePurge(t *testing.T) {
 	up := &upstream{}
 	get(t, c, up, "/a", "alice")
 	get(t, c, up, "/b", "alice")
-	if purgeCaches("/a") < 1 {
+	if Purge("/a") < 1 {
 		t.Fatal("no store purged")
 	}
 	if get(t, c, up, "/a", "alice").hit() || !get(t, c, up, "/b", "alice").hit() {
 		t.Fatal("purge of /a")
 	}
 	get(t, c, up, "/a", "alice")
-	purgeCaches("")
+	Purge("")
 	if get(t, c, up, "/a", "alice").hit() || get(t, c, up, "/b", "alice").hit() {
 		t.Fatal("purge of all")
 	}
@@ -576,7 +608,7 @@ func BenchmarkCacheHit(b *testing.B) {
 	up := &upstream{}
 	r := httptest.NewRequest("GET", "/orders/42?b=2&a=1", nil)
 	ctx := context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{})
-	caddyhttp.SetVar(ctx, identityVar, &authn.Identity{Consumer: "bench", Method: "api_key", ScopeString: "orders:read"})
+	gateway.SetIdentity(r.WithContext(ctx), &gateway.Identity{Consumer: "bench", Method: "api_key", ScopeString: "orders:read"})
 	r = r.WithContext(ctx)
 	c.ServeHTTP(httptest.NewRecorder(), r, up)
 	c.pooled.Wait()
@@ -715,7 +747,7 @@ func TestCacheAnonymousWithCredentials(t *testing.T) {
 func identifyThen(consumer string, next caddyhttp.Handler) caddyhttp.Handler {
 	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		if consumer != "" {
-			caddyhttp.SetVar(r.Context(), identityVar, &authn.Identity{Consumer: consumer, Method: "client_cert"})
+			gateway.SetIdentity(r, &gateway.Identity{Consumer: consumer, Method: "client_cert"})
 		}
 		return next.ServeHTTP(w, r)
 	})
