@@ -10,6 +10,8 @@ package apigate
 import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/apigate/caddy-apigate/limiter"
 )
 
 func init() {
@@ -25,7 +27,7 @@ func init() {
 	caddy.RegisterModule(KeyRotate{})
 	caddy.RegisterModule(adminAPI{})
 	caddy.RegisterModule(Cache{})
-	caddy.RegisterModule(RateLimit{})
+	caddy.RegisterModule(limiter.RateLimit{})
 	caddy.RegisterModule(Inspect{})
 
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)

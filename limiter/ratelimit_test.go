@@ -1,4 +1,4 @@
-package apigate
+package limiter
 
 import (
 	"context"
@@ -6,16 +6,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/apigate/caddy-apigate/authn"
-	"github.com/apigate/caddy-apigate/limiter"
+	"github.com/apigate/caddy-apigate/internal/gateway"
+	"github.com/apigate/caddy-apigate/keystore"
 )
 
 var rlT0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -24,8 +26,6 @@ var rlT0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 // in-memory buckets, without a Caddy context.
 func testRateLimit(t *testing.T, rl *RateLimit, clock *time.Time) *RateLimit {
 	t.Helper()
-	metricsOnce.Do(buildMetrics)
-	rateLimitCollectors()
 	if rl.Backend == "" {
 		rl.Backend = backendMemory
 	}
@@ -36,20 +36,35 @@ func testRateLimit(t *testing.T, rl *RateLimit, clock *time.Time) *RateLimit {
 		t.Fatal(err)
 	}
 	rl.logger = zap.NewNop()
-	rl.app = &App{}
+	rl.app = &fakeApp{}
 	rl.now = func() time.Time { return *clock }
-	rl.mAllowed = decisions.WithLabelValues("api_rate_limit", "allowed")
-	rl.mLimited = decisions.WithLabelValues("api_rate_limit", "limited")
-	rl.mBackendDenied = decisions.WithLabelValues("api_rate_limit", "backend_unavailable")
+	rl.mAllowed = gateway.Decisions.WithLabelValues("api_rate_limit", "allowed")
+	rl.mLimited = gateway.Decisions.WithLabelValues("api_rate_limit", "limited")
+	rl.mBackendDenied = gateway.Decisions.WithLabelValues("api_rate_limit", "backend_unavailable")
 	for _, z := range rl.Zones {
-		rl.zones = append(rl.zones, rl.buildZone(z, limiter.NewMemory(0)))
+		rl.zones = append(rl.zones, rl.buildZone(z, NewMemory(0)))
 	}
 	return rl
 }
 
+// fakeApp is the api_gateway app as the handler sees it, recording the events.
+type fakeApp struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (*fakeApp) Store() *keystore.Store                 { return nil }
+func (*fakeApp) RedisClient() redis.UniversalClient     { return nil }
+func (*fakeApp) NoteGraceUse(string, string, time.Time) {}
+func (a *fakeApp) Emit(name string, _ map[string]any) {
+	a.mu.Lock()
+	a.events = append(a.events, name)
+	a.mu.Unlock()
+}
+
 type caller struct {
 	ip     string
-	id     *authn.Identity
+	id     *gateway.Identity
 	header map[string]string
 }
 
@@ -65,7 +80,7 @@ func (c caller) request() *http.Request {
 	r = r.WithContext(ctx)
 	repl.Set("http.request.header.X-Tenant", r.Header.Get("X-Tenant"))
 	if c.id != nil {
-		caddyhttp.SetVar(ctx, identityVar, c.id)
+		gateway.SetIdentity(r, c.id)
 		repl.Set("http.auth.user.id", c.id.Consumer)
 	}
 	return r
@@ -100,8 +115,8 @@ func count(t *testing.T, rl *RateLimit, c caller, max int) int {
 func TestRateLimitShorthand(t *testing.T) {
 	clock := rlT0
 	rl := testRateLimit(t, &RateLimit{Zones: []*RateZone{{Name: "default", Requests: 100, Window: caddy.Duration(time.Minute)}}}, &clock)
-	alice := caller{ip: "10.0.0.1", id: &authn.Identity{Consumer: "alice"}}
-	bob := caller{ip: "10.0.0.1", id: &authn.Identity{Consumer: "bob"}}
+	alice := caller{ip: "10.0.0.1", id: &gateway.Identity{Consumer: "alice"}}
+	bob := caller{ip: "10.0.0.1", id: &gateway.Identity{Consumer: "bob"}}
 	anon := caller{ip: "10.0.0.1"}
 
 	w := serve(t, rl, alice)
@@ -133,7 +148,7 @@ func TestRateLimitShorthand(t *testing.T) {
 	if got := w.Header().Get("RateLimit"); got != `"default";r=0;t=60` {
 		t.Fatalf("RateLimit on a rejection %q", got)
 	}
-	var p problem
+	var p struct{ Status int }
 	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || p.Status != 429 {
 		t.Fatalf("body %s", w.Body)
 	}
@@ -157,10 +172,10 @@ func TestRateLimitBurstTiersAndKeys(t *testing.T) {
 		Name: "per_consumer", Key: "{http.auth.user.id}", Requests: 100, Window: caddy.Duration(time.Minute), Burst: 20,
 		Tiers: []*RateTier{{Name: "gold", Requests: 1000, Window: caddy.Duration(time.Minute)}, {Name: "silver", Requests: 300, Window: caddy.Duration(time.Minute), Burst: 5}},
 	}}}, &clock)
-	plain := caller{ip: "10.0.0.1", id: &authn.Identity{Consumer: "plain"}}
-	gold := caller{ip: "10.0.0.1", id: &authn.Identity{Consumer: "gold", Scopes: []string{"orders:read", "tier:gold"}}}
-	silver := caller{ip: "10.0.0.1", id: &authn.Identity{Consumer: "silver", Scopes: []string{"tier:silver"}}}
-	both := caller{ip: "10.0.0.1", id: &authn.Identity{Consumer: "both", Scopes: []string{"tier:silver", "tier:gold"}}}
+	plain := caller{ip: "10.0.0.1", id: &gateway.Identity{Consumer: "plain"}}
+	gold := caller{ip: "10.0.0.1", id: &gateway.Identity{Consumer: "gold", Scopes: []string{"orders:read", "tier:gold"}}}
+	silver := caller{ip: "10.0.0.1", id: &gateway.Identity{Consumer: "silver", Scopes: []string{"tier:silver"}}}
+	both := caller{ip: "10.0.0.1", id: &gateway.Identity{Consumer: "both", Scopes: []string{"tier:silver", "tier:gold"}}}
 	if n := count(t, rl, plain, 2000); n != 20 {
 		t.Fatalf("burst 20: %d", n)
 	}
@@ -298,33 +313,6 @@ func TestRateLimitCaddyfile(t *testing.T) {
 	}
 }
 
-func TestLockoutCaddyfile(t *testing.T) {
-	a := new(Auth)
-	if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`api_auth {
-		api_key
-		lockout 10/1m 15m
-	}`)); err != nil {
-		t.Fatal(err)
-	}
-	if a.Lockout == nil || a.Lockout.Failures != 10 || a.Lockout.Window != caddy.Duration(time.Minute) || a.Lockout.Duration != caddy.Duration(15*time.Minute) {
-		t.Fatalf("lockout %+v", a.Lockout)
-	}
-	for in, want := range map[string]string{
-		"api_auth {\n\tlockout 10/1m\n}":                      "want <failures>/<window> <duration>",
-		"api_auth {\n\tlockout 10 15m\n}":                     "requests/window",
-		"api_auth {\n\tlockout 10/1m -1s\n}":                  "duration",
-		"api_auth {\n\tlockout 10/1m soon\n}":                 "duration",
-		"api_auth {\n\tlockout 0/1m 15m\n}":                   "between 1",
-		"api_auth {\n\tlockout 10/1m 15m 1\n}":                "want",
-		"api_auth {\n\tlockout 1/1m 1m\n\tlockout 1/1m 1m\n}": "duplicate",
-	} {
-		err := new(Auth).UnmarshalCaddyfile(caddyfile.NewTestDispenser(in))
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: error %v, want one containing %q", in, err, want)
-		}
-	}
-}
-
 func FuzzRateLimitCaddyfile(f *testing.F) {
 	for _, s := range []string{
 		"api_rate_limit 100/1m",
@@ -360,7 +348,7 @@ func BenchmarkRateLimitHandler(b *testing.B) {
 	clock := rlT0
 	t := &testing.T{}
 	rl := testRateLimit(t, &RateLimit{Zones: []*RateZone{{Name: "default", Requests: 1_000_000, Window: caddy.Duration(time.Second)}}}, &clock)
-	r := caller{ip: "10.0.0.1", id: &authn.Identity{Consumer: "alice"}}.request()
+	r := caller{ip: "10.0.0.1", id: &gateway.Identity{Consumer: "alice"}}.request()
 	w := httptest.NewRecorder()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -370,32 +358,4 @@ func BenchmarkRateLimitHandler(b *testing.B) {
 			b.Fatalf("status %d, %v", w.Code, err)
 		}
 	}
-}
-
-func FuzzLockoutCaddyfile(f *testing.F) {
-	for _, s := range []string{"10/1m 15m", "1/1s 1s", "0/1m 1m", "10/1m", "10/1m -5s", "3/d 1d", "5/1m 15m extra"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, args string) {
-		if strings.ContainsAny(args, "{}\n\r\"`\\") {
-			return
-		}
-		// NewTestDispenser swallows tokenizer errors (a heredoc marker, say):
-		// tokenize first and skip what the Caddyfile lexer itself refuses.
-		tokens, err := caddyfile.Tokenize([]byte("api_auth {\n\tlockout "+args+"\n}"), "Caddyfile")
-		if err != nil {
-			return
-		}
-		a := new(Auth)
-		if err := a.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens)); err != nil {
-			return
-		}
-		lc := a.Lockout
-		if lc == nil {
-			t.Fatalf("%q parsed without a lockout", args)
-		}
-		if _, err := limiter.LockoutLimit(lc.Failures, time.Duration(lc.Window)); err != nil || lc.Duration <= 0 {
-			t.Fatalf("%q parsed into an invalid lockout %+v: %v", args, lc, err)
-		}
-	})
 }

@@ -1,10 +1,9 @@
-package apigate
+package limiter
 
 import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -15,8 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/apigate/caddy-apigate/authn"
-	"github.com/apigate/caddy-apigate/limiter"
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 // RateLimit is the api_rate_limit handler: it limits how often a caller may
@@ -50,9 +48,9 @@ type RateLimit struct {
 	MaxKeys int `json:"max_keys,omitempty"`
 
 	zones       []*zoneState
-	redis       *limiter.Redis
-	health      *limiter.Health
-	app         *App
+	redis       *Redis
+	health      *Health
+	app         gateway.App
 	logger      *zap.Logger
 	now         func() time.Time
 	bodyBackend []byte
@@ -113,14 +111,14 @@ type zoneState struct {
 	key      string // placeholder template; "" for the default key
 	base     rateSpec
 	tiers    []tierSpec
-	mem      *limiter.Memory
+	mem      *Memory
 	poolKey  string
 	rejected prometheus.Counter
 	body429  []byte
 }
 
 type rateSpec struct {
-	limit  limiter.Limit
+	limit  Limit
 	policy string // the zone's item of RateLimit-Policy
 	prefix string // the zone's item of RateLimit, up to ";r="
 }
@@ -142,7 +140,7 @@ func (RateLimit) CaddyModule() caddy.ModuleInfo {
 // the zone's name.
 var zonePool = caddy.NewUsagePool()
 
-type pooledMemory struct{ *limiter.Memory }
+type pooledMemory struct{ *Memory }
 
 func (pooledMemory) Destruct() error { return nil }
 
@@ -152,12 +150,12 @@ func (rl *RateLimit) Provision(ctx caddy.Context) error {
 	if rl.now == nil {
 		rl.now = time.Now
 	}
-	if err := registerMetrics(ctx, rateLimitCollectors()...); err != nil {
+	if err := gateway.RegisterMetrics(ctx, rejectedByZone, BackendErrors); err != nil {
 		return err
 	}
-	rl.mAllowed = decisions.WithLabelValues("api_rate_limit", "allowed")
-	rl.mLimited = decisions.WithLabelValues("api_rate_limit", "limited")
-	rl.mBackendDenied = decisions.WithLabelValues("api_rate_limit", "backend_unavailable")
+	rl.mAllowed = gateway.Decisions.WithLabelValues("api_rate_limit", "allowed")
+	rl.mLimited = gateway.Decisions.WithLabelValues("api_rate_limit", "limited")
+	rl.mBackendDenied = gateway.Decisions.WithLabelValues("api_rate_limit", "backend_unavailable")
 	if rl.Backend == "" {
 		rl.Backend = backendMemory
 	}
@@ -167,7 +165,7 @@ func (rl *RateLimit) Provision(ctx caddy.Context) error {
 	if err := rl.validate(); err != nil {
 		return err
 	}
-	app, err := appFrom(ctx)
+	app, err := gateway.AppFrom(ctx)
 	if err != nil {
 		return err
 	}
@@ -177,20 +175,20 @@ func (rl *RateLimit) Provision(ctx caddy.Context) error {
 		if client == nil {
 			return fmt.Errorf("api_rate_limit: backend redis needs a Redis server: set it with the redis option of the api_gateway global option")
 		}
-		rl.redis = limiter.NewRedis(client, "apigate:rl:")
-		rl.health = &limiter.Health{
+		rl.redis = NewRedis(client, "apigate:rl:")
+		rl.health = &Health{
 			OnDown: func(err error) {
 				rl.logger.Warn("rate limit backend redis failed; requests are now decided by on_backend_error until it answers again",
 					zap.String("on_backend_error", rl.OnBackendError), zap.Error(err))
 			},
 			OnUp: func() { rl.logger.Info("rate limit backend redis answers again") },
 		}
-		rl.bodyBackend = problemBody(http.StatusServiceUnavailable, "the rate limit backend is unavailable; try again shortly")
+		rl.bodyBackend = gateway.ProblemBody(http.StatusServiceUnavailable, "the rate limit backend is unavailable; try again shortly")
 	}
 	for _, z := range rl.Zones {
 		poolKey := "apigate.rate_limit.zone:" + z.Name
 		val, loaded, err := zonePool.LoadOrNew(poolKey, func() (caddy.Destructor, error) {
-			return pooledMemory{limiter.NewMemory(rl.MaxKeys)}, nil
+			return pooledMemory{NewMemory(rl.MaxKeys)}, nil
 		})
 		if err != nil {
 			return fmt.Errorf("zone %s: %w", z.Name, err)
@@ -207,21 +205,21 @@ func (rl *RateLimit) Provision(ctx caddy.Context) error {
 }
 
 // buildZone prepares a validated zone whose in-memory buckets are mem.
-func (rl *RateLimit) buildZone(z *RateZone, mem *limiter.Memory) *zoneState {
+func (rl *RateLimit) buildZone(z *RateZone, mem *Memory) *zoneState {
 	zs := &zoneState{name: z.Name, key: z.Key, mem: mem}
 	zs.base, _ = newRateSpec(z.Name, z.Requests, time.Duration(z.Window), z.Burst)
 	for _, t := range z.Tiers {
 		spec, _ := newRateSpec(z.Name, t.Requests, time.Duration(t.Window), t.Burst)
 		zs.tiers = append(zs.tiers, tierSpec{scope: "tier:" + t.Name, rateSpec: spec})
 	}
-	zs.rejected = rateLimitRejected.WithLabelValues(z.Name)
-	zs.body429 = problemBody(http.StatusTooManyRequests, "the rate limit of zone "+z.Name+" is exceeded; retry after the time in Retry-After")
+	zs.rejected = rejectedByZone.WithLabelValues(z.Name)
+	zs.body429 = gateway.ProblemBody(http.StatusTooManyRequests, "the rate limit of zone "+z.Name+" is exceeded; retry after the time in Retry-After")
 	return zs
 }
 
 // newRateSpec builds a limit and its header items.
 func newRateSpec(zone string, n int, window time.Duration, burst int) (rateSpec, error) {
-	lim, err := limiter.NewLimit(n, window, burst)
+	lim, err := NewLimit(n, window, burst)
 	if err != nil {
 		return rateSpec{}, err
 	}
@@ -265,19 +263,19 @@ func (rl *RateLimit) validate() error {
 			return fmt.Errorf("api_rate_limit: zone %q is configured twice", z.Name)
 		}
 		seen[z.Name] = true
-		if _, err := limiter.NewLimit(z.Requests, time.Duration(z.Window), z.Burst); err != nil {
+		if _, err := NewLimit(z.Requests, time.Duration(z.Window), z.Burst); err != nil {
 			return fmt.Errorf("api_rate_limit: zone %s: %w", z.Name, err)
 		}
 		tiers := map[string]bool{}
 		for _, t := range z.Tiers {
-			if t == nil || !validScopeToken("tier:"+t.Name) || t.Name == "" {
+			if t == nil || gateway.CheckScope("tier:"+t.Name) != "" || t.Name == "" {
 				return fmt.Errorf("api_rate_limit: zone %s: a tier needs a name that makes a valid scope", z.Name)
 			}
 			if tiers[t.Name] {
 				return fmt.Errorf("api_rate_limit: zone %s: tier %q is configured twice", z.Name, t.Name)
 			}
 			tiers[t.Name] = true
-			if _, err := limiter.NewLimit(t.Requests, time.Duration(t.Window), t.Burst); err != nil {
+			if _, err := NewLimit(t.Requests, time.Duration(t.Window), t.Burst); err != nil {
 				return fmt.Errorf("api_rate_limit: zone %s: tier %s: %w", z.Name, t.Name, err)
 			}
 		}
@@ -322,7 +320,7 @@ func ceilSeconds(d time.Duration) int64 {
 // on_backend_error deny).
 func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	now := rl.now()
-	id := identityFrom(r)
+	id := gateway.IdentityFrom(r)
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	var (
 		policies, states []string
@@ -345,7 +343,7 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 			case onErrorDeny:
 				rl.mBackendDenied.Inc()
 				w.Header().Set("Retry-After", "1")
-				return writeProblem(w, http.StatusServiceUnavailable, rl.bodyBackend)
+				return gateway.WriteProblem(w, http.StatusServiceUnavailable, rl.bodyBackend)
 			}
 			res = z.mem.Allow(now, key, spec.limit)
 		}
@@ -375,30 +373,30 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	}
 	secs := max(1, ceilSeconds(retry))
 	h.Set("Retry-After", strconv.FormatInt(secs, 10))
-	return writeProblem(w, http.StatusTooManyRequests, limited.body429)
+	return gateway.WriteProblem(w, http.StatusTooManyRequests, limited.body429)
 }
 
 // decide asks the backend; ok is false when the shared backend failed or is
 // considered down.
-func (rl *RateLimit) decide(now time.Time, z *zoneState, key string, lim limiter.Limit) (limiter.Result, bool) {
+func (rl *RateLimit) decide(now time.Time, z *zoneState, key string, lim Limit) (Result, bool) {
 	if rl.redis == nil {
 		return z.mem.Allow(now, key, lim), true
 	}
 	if !rl.health.Use(now) {
-		return limiter.Result{}, false
+		return Result{}, false
 	}
 	res, err := rl.redis.Allow(context.Background(), now, z.name+":"+key, lim)
 	if err != nil {
-		rateLimitBackendErrors.Inc()
+		BackendErrors.Inc()
 		rl.health.Failed(now, err)
-		return limiter.Result{}, false
+		return Result{}, false
 	}
 	rl.health.Succeeded()
 	return res, true
 }
 
 // rateState renders the zone's item of the RateLimit header.
-func rateState(prefix string, res limiter.Result) string {
+func rateState(prefix string, res Result) string {
 	b := make([]byte, 0, len(prefix)+16)
 	b = append(b, prefix...)
 	b = strconv.AppendInt(b, int64(res.Remaining), 10)
@@ -409,7 +407,7 @@ func rateState(prefix string, res limiter.Result) string {
 
 // specFor returns the rate of the caller: the first tier it holds, else the
 // zone's own.
-func (z *zoneState) specFor(id *authn.Identity) *rateSpec {
+func (z *zoneState) specFor(id *gateway.Identity) *rateSpec {
 	if id != nil {
 		for i := range z.tiers {
 			if id.HasScope(z.tiers[i].scope) {
@@ -422,7 +420,7 @@ func (z *zoneState) specFor(id *authn.Identity) *rateSpec {
 
 // keyFor returns the bucket key of the request. Keys of different sources get
 // different prefixes, so a consumer named like an address has its own bucket.
-func (z *zoneState) keyFor(r *http.Request, repl *caddy.Replacer, id *authn.Identity) string {
+func (z *zoneState) keyFor(r *http.Request, repl *caddy.Replacer, id *gateway.Identity) string {
 	if z.key == "" {
 		if id != nil && id.Consumer != "" {
 			return "c:" + id.Consumer
@@ -433,19 +431,7 @@ func (z *zoneState) keyFor(r *http.Request, repl *caddy.Replacer, id *authn.Iden
 			return "k:" + k
 		}
 	}
-	return "ip:" + addrKey(clientIP(r))
-}
-
-// addrKey is the bucket key of a client address: the address for IPv4, its /64
-// for IPv6, since one client usually holds a whole /64 and could otherwise
-// rotate through its addresses.
-func addrKey(ip netip.Addr) string {
-	if ip.Is6() {
-		if p, err := ip.Prefix(64); err == nil {
-			return p.String()
-		}
-	}
-	return ip.String()
+	return "ip:" + gateway.AddrKey(gateway.ClientIP(r))
 }
 
 // Interface guards
