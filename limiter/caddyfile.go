@@ -1,6 +1,7 @@
 package limiter
 
 import (
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -23,13 +24,21 @@ import (
 //		backend          memory|redis
 //		on_backend_error local|allow|deny
 //		max_keys         <keys>
+//		mode             enforce|report
 //	}
 //
-// The inline rate is a zone named default, keyed by consumer, else client IP.
+// The inline rate is a zone named default, keyed by consumer, else client IP,
+// whose buckets are this directive's own: its ID is where the directive is
+// written (the file's base name and the line), which the same Caddyfile
+// adapts to again on every reload. A zone given a name is shared with every
+// directive that names it.
+//
+// It reads the syntax and the arguments; the rules that relate several of
+// them (zone names unique, a zone's rate present) are Validate's.
 func (rl *RateLimit) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
-		z := &RateZone{Name: "default"}
+		z := &RateZone{Name: defaultZone, ID: filepath.Base(d.File()) + ":" + strconv.Itoa(d.Line())}
 		if err := z.setRate(d, d.Val()); err != nil {
 			return err
 		}
@@ -43,67 +52,28 @@ func (rl *RateLimit) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		rl.Zones = append(rl.Zones, z)
 	}
-	seen := map[string]bool{}
-	zones := map[string]bool{}
-	if len(rl.Zones) == 1 {
-		zones["default"] = true
-	}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if name != "zone" && seen[name] {
-			return d.Errf("api_rate_limit: duplicate subdirective %q", name)
-		}
-		seen[name] = true
+	err := gateway.Block(d, "api_rate_limit", func(name string) error {
 		switch name {
 		case "zone":
-			z := new(RateZone)
-			if !d.NextArg() {
-				return d.Errf("api_rate_limit: zone needs a name")
-			}
-			z.Name = d.Val()
-			if !validZoneName(z.Name) {
-				return d.Errf("api_rate_limit: zone name %q must be letters, digits, '_', '-' or '.'", z.Name)
-			}
-			if zones[z.Name] {
-				return d.Errf("api_rate_limit: duplicate zone %q", z.Name)
-			}
-			zones[z.Name] = true
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			if err := z.unmarshalCaddyfile(d); err != nil {
+			return rl.unmarshalZone(d)
+		case "backend":
+			return parseWord(d, &rl.Backend, checkBackend)
+		case "on_backend_error":
+			return parseWord(d, &rl.OnBackendError, checkOnBackendError)
+		case "mode":
+			return parseWord(d, (*string)(&rl.Mode), func(s string) error { return gateway.Mode(s).Validate() })
+		case "max_keys":
+			s, err := gateway.OneArg(d)
+			if err != nil {
 				return err
 			}
-			rl.Zones = append(rl.Zones, z)
-		case "backend", "on_backend_error", "max_keys":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			val := d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			switch name {
-			case "backend":
-				if val != backendMemory && val != backendRedis {
-					return d.Errf("api_rate_limit: backend must be memory or redis, not %q", val)
-				}
-				rl.Backend = val
-			case "on_backend_error":
-				if val != onErrorLocal && val != onErrorAllow && val != onErrorDeny {
-					return d.Errf("api_rate_limit: on_backend_error must be local, allow or deny, not %q", val)
-				}
-				rl.OnBackendError = val
-			default:
-				n, err := strconv.Atoi(val)
-				if err != nil || n < 1 {
-					return d.Errf("api_rate_limit: max_keys must be a positive number, not %q", val)
-				}
-				rl.MaxKeys = n
-			}
-		default:
-			return d.Errf("api_rate_limit: unrecognized subdirective %q", name)
+			rl.MaxKeys, err = parseCount(d, "max_keys", s)
+			return err
 		}
+		return gateway.Unknown(d, "api_rate_limit", name)
+	}, "zone")
+	if err != nil {
+		return err
 	}
 	if len(rl.Zones) == 0 {
 		return d.Err("api_rate_limit: want a rate (api_rate_limit 100/1m) or at least one zone")
@@ -111,68 +81,62 @@ func (rl *RateLimit) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-func (z *RateZone) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	seen := map[string]bool{}
-	tiers := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if name != "tier" && seen[name] {
-			return d.Errf("zone %s: duplicate subdirective %q", z.Name, name)
-		}
-		seen[name] = true
-		args := d.RemainingArgs()
-		switch name {
+// unmarshalZone reads `zone <name> { ... }`.
+func (rl *RateLimit) unmarshalZone(d *caddyfile.Dispenser) error {
+	name, err := gateway.OneArg(d)
+	if err != nil {
+		return err
+	}
+	if err := checkZoneName(name); err != nil {
+		return d.Errf("api_rate_limit: %v", err)
+	}
+	z := &RateZone{Name: name}
+	rl.Zones = append(rl.Zones, z)
+	return gateway.Block(d, "zone "+name, func(sub string) error {
+		switch sub {
 		case "key":
+			args := d.RemainingArgs()
 			if len(args) == 0 {
 				return d.ArgErr()
 			}
 			z.Key = strings.Join(args, " ")
-		case "rate":
-			if len(args) != 1 {
-				return d.ArgErr()
-			}
-			if err := z.setRate(d, args[0]); err != nil {
-				return err
-			}
-		case "burst":
-			if len(args) != 1 {
-				return d.ArgErr()
-			}
-			if err := z.setBurst(d, args[0]); err != nil {
-				return err
-			}
-		case "tier":
-			if len(args) != 2 && len(args) != 3 {
-				return d.Errf("zone %s: want tier <name> <requests>/<window> [<burst>]", z.Name)
-			}
-			t := &RateTier{Name: args[0]}
-			if gateway.CheckScope("tier:"+t.Name) != "" || strings.ContainsAny(t.Name, " \t") {
-				return d.Errf("zone %s: tier name %q does not make a valid scope", z.Name, t.Name)
-			}
-			if tiers[t.Name] {
-				return d.Errf("zone %s: duplicate tier %q", z.Name, t.Name)
-			}
-			tiers[t.Name] = true
-			n, w, err := ParseRate(args[1])
+			return nil
+		case "rate", "burst":
+			s, err := gateway.OneArg(d)
 			if err != nil {
-				return d.Errf("zone %s: tier %s: %v", z.Name, t.Name, err)
+				return err
 			}
-			t.Requests, t.Window = n, caddy.Duration(w)
-			if len(args) == 3 {
-				b, err := strconv.Atoi(args[2])
-				if err != nil || b < 1 || b > MaxRequests {
-					return d.Errf("zone %s: tier %s: burst %q must be a number between 1 and %d", z.Name, t.Name, args[2], MaxRequests)
-				}
-				t.Burst = b
+			if sub == "rate" {
+				return z.setRate(d, s)
 			}
-			z.Tiers = append(z.Tiers, t)
-		default:
-			return d.Errf("zone %s: unrecognized subdirective %q", z.Name, name)
+			return z.setBurst(d, s)
+		case "tier":
+			return z.unmarshalTier(d)
+		}
+		return gateway.Unknown(d, "zone "+name, sub)
+	}, "tier")
+}
+
+// unmarshalTier reads `tier <name> <requests>/<window> [<burst>]`.
+func (z *RateZone) unmarshalTier(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) != 2 && len(args) != 3 {
+		return d.Errf("zone %s: want tier <name> <requests>/<window> [<burst>]", z.Name)
+	}
+	if err := checkTierName(args[0]); err != nil {
+		return d.Errf("zone %s: %v", z.Name, err)
+	}
+	n, w, err := ParseRate(args[1])
+	if err != nil {
+		return d.Errf("zone %s: tier %s: %v", z.Name, args[0], err)
+	}
+	t := &RateTier{Name: args[0], Requests: n, Window: caddy.Duration(w)}
+	if len(args) == 3 {
+		if t.Burst, err = parseCount(d, "burst", args[2]); err != nil {
+			return err
 		}
 	}
-	if z.Requests == 0 {
-		return d.Errf("zone %s: rate is required (rate 100/1m)", z.Name)
-	}
+	z.Tiers = append(z.Tiers, t)
 	return nil
 }
 
@@ -185,12 +149,31 @@ func (z *RateZone) setRate(d *caddyfile.Dispenser, s string) error {
 	return nil
 }
 
-func (z *RateZone) setBurst(d *caddyfile.Dispenser, s string) error {
-	b, err := strconv.Atoi(s)
-	if err != nil || b < 1 || b > MaxRequests {
-		return d.Errf("api_rate_limit: burst %q must be a number between 1 and %d", s, MaxRequests)
+func (z *RateZone) setBurst(d *caddyfile.Dispenser, s string) (err error) {
+	z.Burst, err = parseCount(d, "burst", s)
+	return err
+}
+
+// parseCount reads s, the argument of what, as a whole number of at least 1
+// (how large it may be is Validate's).
+func parseCount(d *caddyfile.Dispenser, what, s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, d.Errf("api_rate_limit: %s %q must be a whole number of at least 1", what, s)
 	}
-	z.Burst = b
+	return n, nil
+}
+
+// parseWord reads one argument into dst, refusing what check refuses.
+func parseWord(d *caddyfile.Dispenser, dst *string, check func(string) error) error {
+	s, err := gateway.OneArg(d)
+	if err != nil {
+		return err
+	}
+	if err := check(s); err != nil {
+		return d.Errf("api_rate_limit: %v", err)
+	}
+	*dst = s
 	return nil
 }
 

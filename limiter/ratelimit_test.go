@@ -3,16 +3,16 @@ package limiter
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -22,44 +22,54 @@ import (
 
 var rlT0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// testRateLimit readies rl for requests with a clock the test moves, and fresh
-// in-memory buckets, without a Caddy context.
-func testRateLimit(t *testing.T, rl *RateLimit, clock *time.Time) *RateLimit {
+// testRateLimit provisions rl with a fake app and a clock the test moves (nil:
+// the real one), and validates it. Its zones' buckets are released when the
+// test ends; zones of the same identity in one test share them.
+func testRateLimit(t testing.TB, rl *RateLimit, clock *time.Time) *RateLimit {
 	t.Helper()
-	if rl.Backend == "" {
-		rl.Backend = backendMemory
+	return provisionWith(t, rl, &fakeApp{}, clock)
+}
+
+func provisionWith(t testing.TB, rl *RateLimit, app gateway.App, clock *time.Time) *RateLimit {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	err := rl.provision(ctx, app)
+	t.Cleanup(func() { _ = rl.Cleanup() })
+	if err != nil {
+		t.Fatal(err)
 	}
-	if rl.OnBackendError == "" {
-		rl.OnBackendError = onErrorLocal
-	}
-	if err := rl.validate(); err != nil {
+	if err := rl.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	rl.logger = zap.NewNop()
-	rl.app = &fakeApp{}
-	rl.now = func() time.Time { return *clock }
-	rl.mAllowed = gateway.Decisions.WithLabelValues("api_rate_limit", "allowed")
-	rl.mLimited = gateway.Decisions.WithLabelValues("api_rate_limit", "limited")
-	rl.mBackendDenied = gateway.Decisions.WithLabelValues("api_rate_limit", "backend_unavailable")
-	for _, z := range rl.Zones {
-		rl.zones = append(rl.zones, rl.buildZone(z, NewMemory(0)))
+	if clock != nil {
+		rl.now = func() time.Time { return *clock }
 	}
 	return rl
 }
 
-// fakeApp is the api_gateway app as the handler sees it, recording the events.
+// fakeApp is the api_gateway app as the handler sees it: an optional Redis
+// client, and the events it was given.
 type fakeApp struct {
+	redis  redis.UniversalClient
 	mu     sync.Mutex
 	events []string
 }
 
 func (*fakeApp) Store() *keystore.Store                 { return nil }
-func (*fakeApp) RedisClient() redis.UniversalClient     { return nil }
+func (a *fakeApp) RedisClient() redis.UniversalClient   { return a.redis }
 func (*fakeApp) NoteGraceUse(string, string, time.Time) {}
 func (a *fakeApp) Emit(name string, _ map[string]any) {
 	a.mu.Lock()
 	a.events = append(a.events, name)
 	a.mu.Unlock()
+}
+
+func (a *fakeApp) eventCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.events)
 }
 
 type caller struct {
@@ -91,18 +101,14 @@ var okHandler = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Reques
 	return nil
 })
 
-func serve(t *testing.T, rl *RateLimit, c caller) *httptest.ResponseRecorder {
+func serve(t testing.TB, rl *RateLimit, c caller) *httptest.ResponseRecorder {
 	t.Helper()
-	w := httptest.NewRecorder()
-	if err := rl.ServeHTTP(w, c.request(), okHandler); err != nil {
-		t.Fatal(err)
-	}
-	return w
+	return serveRequest(t, rl, c.request())
 }
 
 // count sends requests until one is rejected (at most max) and returns how many
 // passed.
-func count(t *testing.T, rl *RateLimit, c caller, max int) int {
+func count(t testing.TB, rl *RateLimit, c caller, max int) int {
 	t.Helper()
 	for i := 0; i < max; i++ {
 		if serve(t, rl, c).Code != http.StatusOK {
@@ -244,110 +250,155 @@ func TestRateLimitSeveralZones(t *testing.T) {
 	}
 }
 
-func TestRateLimitCaddyfile(t *testing.T) {
-	good := []struct {
-		in   string
-		want string
-	}{
-		{`api_rate_limit 100/1m`, `{"zones":[{"name":"default","requests":100,"window":60000000000}]}`},
-		{`api_rate_limit 10/s 3`, `{"zones":[{"name":"default","requests":10,"window":1000000000,"burst":3}]}`},
-		{`api_rate_limit {
-			zone per_consumer {
-				key {http.auth.user.id}
-				rate 100/1m
-				burst 20
-				tier gold 1000/1m
-				tier silver 300/1m 50
-			}
-			zone per_ip {
-				key {http.vars.client_ip}
-				rate 5/s
-			}
-			backend redis
-			on_backend_error deny
-			max_keys 1000
-		}`, `{"zones":[{"name":"per_consumer","key":"{http.auth.user.id}","requests":100,"window":60000000000,"burst":20,"tiers":[{"name":"gold","requests":1000,"window":60000000000},{"name":"silver","requests":300,"window":60000000000,"burst":50}]},{"name":"per_ip","key":"{http.vars.client_ip}","requests":5,"window":1000000000}],"backend":"redis","on_backend_error":"deny","max_keys":1000}`},
-		{`api_rate_limit 100/1m {
-			backend redis
-		}`, `{"zones":[{"name":"default","requests":100,"window":60000000000}],"backend":"redis"}`},
+// A 429 is refused through the gate: the audit record's decision names
+// api_rate_limit and the reason, rejections_total counts it, and the zone's
+// own count and event follow.
+func TestRateLimitRejectionIsADecision(t *testing.T) {
+	clock := rlT0
+	app := &fakeApp{}
+	rl := provisionWith(t, &RateLimit{Zones: []*RateZone{{Name: "decided", Requests: 1, Window: caddy.Duration(time.Hour)}}}, app, &clock)
+	alice := caller{ip: "10.0.0.1", id: &gateway.Identity{Consumer: "alice"}}
+	rejections := gateway.Rejections.WithLabelValues("api_rate_limit", "limited")
+	limited := gateway.Decisions.WithLabelValues("api_rate_limit", "limited")
+	byZone := rejectedByZone.WithLabelValues("decided")
+	r0, l0, z0 := testutil.ToFloat64(rejections), testutil.ToFloat64(limited), testutil.ToFloat64(byZone)
+
+	r := alice.request()
+	w := httptest.NewRecorder()
+	if err := rl.ServeHTTP(w, r, okHandler); err != nil || w.Code != 200 {
+		t.Fatalf("first request: %d %v", w.Code, err)
 	}
-	for _, tt := range good {
-		rl := new(RateLimit)
-		if err := rl.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.in)); err != nil {
-			t.Fatalf("%s: %v", tt.in, err)
+	if _, ok := gateway.DecisionFrom(r); ok {
+		t.Fatal("an allowed request has a decision")
+	}
+	r = alice.request()
+	w = httptest.NewRecorder()
+	if err := rl.ServeHTTP(w, r, okHandler); err != nil || w.Code != http.StatusTooManyRequests {
+		t.Fatalf("second request: %d %v", w.Code, err)
+	}
+	if d, ok := gateway.DecisionFrom(r); !ok || d.Handler != "api_rate_limit" || d.Reason != "limited" {
+		t.Fatalf("decision %+v %v, want api_rate_limit/limited", d, ok)
+	}
+	if ra := w.Header().Get("Retry-After"); ra != "3600" {
+		t.Errorf("Retry-After %q", ra)
+	}
+	if w.Header().Get("RateLimit") == "" || w.Header().Get("RateLimit-Policy") == "" {
+		t.Errorf("no RateLimit headers on the 429: %v", w.Header())
+	}
+	if got := testutil.ToFloat64(rejections) - r0; got != 1 {
+		t.Errorf("rejections_total grew by %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(limited) - l0; got != 1 {
+		t.Errorf("decisions_total{outcome=limited} grew by %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(byZone) - z0; got != 1 {
+		t.Errorf("rate_limit_rejected_total grew by %v, want 1", got)
+	}
+	if n := app.eventCount(); n != 1 {
+		t.Errorf("%d rate_limit.rejected events, want 1", n)
+	}
+}
+
+// In report mode a request over the limit passes, with its would_reject
+// recorded and counted, no Retry-After, and the RateLimit headers as usual.
+// It takes no allowance, as a refused request does not.
+func TestRateLimitReportMode(t *testing.T) {
+	clock := rlT0
+	app := &fakeApp{}
+	rl := provisionWith(t, &RateLimit{Mode: gateway.Report, Zones: []*RateZone{{Name: "reported", Requests: 2, Window: caddy.Duration(time.Minute)}}}, app, &clock)
+	alice := caller{ip: "10.0.0.1", id: &gateway.Identity{Consumer: "alice"}}
+	reported := gateway.Decisions.WithLabelValues("api_rate_limit", "report")
+	rejections := gateway.Rejections.WithLabelValues("api_rate_limit", "limited")
+	rep0, rej0 := testutil.ToFloat64(reported), testutil.ToFloat64(rejections)
+	for i := range 5 {
+		r := alice.request()
+		w := httptest.NewRecorder()
+		if err := rl.ServeHTTP(w, r, okHandler); err != nil || w.Code != 200 {
+			t.Fatalf("request %d: %d %v", i+1, w.Code, err)
 		}
-		got, _ := json.Marshal(rl)
-		if string(got) != tt.want {
-			t.Errorf("%s:\n got %s\nwant %s", tt.in, got, tt.want)
+		if w.Header().Get("RateLimit-Policy") != `"reported";q=2;w=60` || w.Header().Get("Retry-After") != "" {
+			t.Fatalf("request %d: headers %v", i+1, w.Header())
+		}
+		wr := gateway.WouldRejectFrom(r)
+		if i < 2 && len(wr) != 0 {
+			t.Fatalf("request %d within the limit: would_reject %v", i+1, wr)
+		}
+		if i >= 2 && (len(wr) != 1 || wr[0] != (gateway.Decision{Handler: "api_rate_limit", Reason: "limited"})) {
+			t.Fatalf("request %d over the limit: would_reject %v", i+1, wr)
+		}
+		if _, ok := gateway.DecisionFrom(r); ok {
+			t.Fatalf("request %d: report mode made a decision", i+1)
 		}
 	}
-	z := "\tzone a {\n\t\trate 1/s\n\t}\n"
-	bad := map[string]string{
-		"api_rate_limit":                                  "want a rate",
-		"api_rate_limit 100":                              "requests/window",
-		"api_rate_limit 0/1m":                             "between 1",
-		"api_rate_limit 100/1m 0":                         "burst",
-		"api_rate_limit 100/1m 5 6":                       "wrong argument count",
-		"api_rate_limit {\n" + z + z + "}":                "duplicate zone",
-		"api_rate_limit {\n\tzone a {\n\t\tkey x\n\t}\n}": "rate is required",
-		"api_rate_limit {\n\tzone a {\n\t\trate 1/s\n\t\trate 2/s\n\t}\n}":                         "duplicate subdirective",
-		"api_rate_limit {\n\tzone \"a b\" {\n\t\trate 1/s\n\t}\n}":                                 "zone name",
-		"api_rate_limit {\n\tzone {\n\t\trate 1/s\n\t}\n}":                                         "zone",
-		"api_rate_limit {\n\tzone a {\n\t\trate 1/s\n\t\ttier gold\n\t}\n}":                        "want tier",
-		"api_rate_limit {\n\tzone a {\n\t\trate 1/s\n\t\ttier gold 1/s\n\t\ttier gold 2/s\n\t}\n}": "duplicate tier",
-		"api_rate_limit {\n\tzone a {\n\t\trate 1/s\n\t\ttier gold 1/s 0\n\t}\n}":                  "burst",
-		"api_rate_limit {\n\tzone a {\n\t\trate 1/s\n\t\tcolour red\n\t}\n}":                       "unrecognized",
-		"api_rate_limit {\n" + z + "\tbackend postgres\n}":                                         "memory or redis",
-		"api_rate_limit {\n" + z + "\ton_backend_error panic\n}":                                   "local, allow or deny",
-		"api_rate_limit {\n" + z + "\tmax_keys -1\n}":                                              "max_keys",
-		"api_rate_limit {\n" + z + "\tbackend redis\n\tbackend memory\n}":                          "duplicate subdirective",
-		"api_rate_limit {\n\tfrobnicate\n}":                                                        "unrecognized",
+	if got := testutil.ToFloat64(reported) - rep0; got != 3 {
+		t.Errorf("decisions_total{outcome=report} grew by %v, want 3", got)
 	}
-	for in, want := range bad {
-		err := new(RateLimit).UnmarshalCaddyfile(caddyfile.NewTestDispenser(in))
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: error %v, want one containing %q", in, err, want)
-		} else if !strings.Contains(err.Error(), "Testfile:") {
-			t.Errorf("%s: error %q does not name the line", in, err)
+	if got := testutil.ToFloat64(rejections) - rej0; got != 0 {
+		t.Errorf("report mode counted %v rejections", got)
+	}
+	if n := app.eventCount(); n != 0 {
+		t.Errorf("report mode emitted %d rate_limit.rejected events", n)
+	}
+	// The passed requests took no allowance: one interval later exactly one
+	// more conforms, as under enforce.
+	clock = clock.Add(30 * time.Second)
+	if r := alice.request(); serveRequest(t, rl, r).Code != 200 || len(gateway.WouldRejectFrom(r)) != 0 {
+		t.Fatal("the request one interval later would be refused: report mode consumed allowance")
+	}
+	r := alice.request()
+	if serveRequest(t, rl, r).Code != 200 || len(gateway.WouldRejectFrom(r)) != 1 {
+		t.Fatal("a second request one interval later would not be refused")
+	}
+}
+
+// With on_backend_error deny, a failing Redis is a 503 through the gate; in
+// report mode the request passes.
+func TestRateLimitBackendDeny(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens: every call fails at once
+	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	t.Cleanup(func() { client.Close() })
+	unavailable := gateway.Rejections.WithLabelValues("api_rate_limit", "backend_unavailable")
+	for _, mode := range []gateway.Mode{gateway.Enforce, gateway.Report} {
+		rl := provisionWith(t, &RateLimit{Backend: backendRedis, OnBackendError: onErrorDeny, Mode: mode,
+			Zones: []*RateZone{{Name: "denied_" + string(mode), Requests: 10, Window: caddy.Duration(time.Minute)}}}, &fakeApp{redis: client}, nil)
+		before := testutil.ToFloat64(unavailable)
+		r := caller{ip: "10.0.0.1"}.request()
+		w := serveRequest(t, rl, r)
+		if mode == gateway.Report {
+			if w.Code != 200 || len(gateway.WouldRejectFrom(r)) != 1 {
+				t.Fatalf("report mode: %d, would_reject %v", w.Code, gateway.WouldRejectFrom(r))
+			}
+			continue
+		}
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "1" {
+			t.Fatalf("enforce: %d %v", w.Code, w.Header())
+		}
+		if d, ok := gateway.DecisionFrom(r); !ok || d.Reason != "backend_unavailable" {
+			t.Fatalf("decision %+v", d)
+		}
+		if got := testutil.ToFloat64(unavailable) - before; got != 1 {
+			t.Errorf("rejections_total{reason=backend_unavailable} grew by %v", got)
 		}
 	}
 }
 
-func FuzzRateLimitCaddyfile(f *testing.F) {
-	for _, s := range []string{
-		"api_rate_limit 100/1m",
-		"api_rate_limit 10/s 5",
-		"api_rate_limit {\nzone a {\nkey {http.auth.user.id}\nrate 1/s\nburst 2\ntier gold 5/s 9\n}\nbackend redis\non_backend_error allow\nmax_keys 10\n}",
-		"api_rate_limit { zone a { rate 1/s } zone a { rate 1/s } }",
-		"api_rate_limit 1/1d {\n}",
-	} {
-		f.Add(s)
+func serveRequest(t testing.TB, rl *RateLimit, r *http.Request) *httptest.ResponseRecorder {
+	t.Helper()
+	w := httptest.NewRecorder()
+	if err := rl.ServeHTTP(w, r, okHandler); err != nil {
+		t.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, in string) {
-		tokens, err := caddyfile.Tokenize([]byte(in), "Caddyfile")
-		if err != nil {
-			return // the Caddyfile lexer refuses it before any directive sees it
-		}
-		rl := new(RateLimit)
-		if err := rl.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens)); err != nil {
-			return
-		}
-		// What parses also provisions: validate and build the zones.
-		clock := rlT0
-		if err := rl.validate(); err != nil {
-			if rl.Backend == "" || rl.OnBackendError == "" {
-				return
-			}
-			t.Fatalf("%q parsed but does not validate: %v", in, err)
-		}
-		testRateLimit(t, rl, &clock)
-	})
+	return w
 }
 
 func BenchmarkRateLimitHandler(b *testing.B) {
 	clock := rlT0
-	t := &testing.T{}
-	rl := testRateLimit(t, &RateLimit{Zones: []*RateZone{{Name: "default", Requests: 1_000_000, Window: caddy.Duration(time.Second)}}}, &clock)
+	rl := testRateLimit(b, &RateLimit{Zones: []*RateZone{{Name: "default", Requests: 1_000_000, Window: caddy.Duration(time.Second)}}}, &clock)
 	r := caller{ip: "10.0.0.1", id: &gateway.Identity{Consumer: "alice"}}.request()
 	w := httptest.NewRecorder()
 	b.ReportAllocs()
