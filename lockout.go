@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/apigate/caddy-apigate/internal/gateway"
 	"github.com/apigate/caddy-apigate/limiter"
 )
 
@@ -56,7 +57,7 @@ func (lc *LockoutConfig) provision(ctx caddy.Context, logger *zap.Logger) error 
 	if lc.Duration <= 0 || time.Duration(lc.Duration) > limiter.MaxWindow {
 		return fmt.Errorf("lockout: duration must be positive and at most %s", limiter.MaxWindow)
 	}
-	if err := registerMetrics(ctx, rateLimitCollectors()...); err != nil {
+	if err := registerMetrics(ctx, authLockoutCollectors()...); err != nil {
 		return err
 	}
 	app, err := appFrom(ctx)
@@ -80,14 +81,14 @@ func (lc *LockoutConfig) provision(ctx caddy.Context, logger *zap.Logger) error 
 
 // lockedFor returns how long ip stays locked out, or 0.
 func (lc *LockoutConfig) lockedFor(now time.Time, ip netip.Addr) time.Duration {
-	key := addrKey(ip)
+	key := gateway.AddrKey(ip)
 	if lc.redis != nil && lc.health.Use(now) {
 		d, err := lc.redis.Locked(context.Background(), now, key)
 		if err == nil {
 			lc.health.Succeeded()
 			return d
 		}
-		rateLimitBackendErrors.Inc()
+		limiter.BackendErrors.Inc()
 		lc.health.Failed(now, err)
 	}
 	d, _ := lc.local.Locked(context.Background(), now, key)
@@ -97,7 +98,7 @@ func (lc *LockoutConfig) lockedFor(now time.Time, ip netip.Addr) time.Duration {
 // fail counts a rejected credential from ip, locking it out when it is one too
 // many.
 func (lc *LockoutConfig) fail(now time.Time, ip netip.Addr) {
-	key := addrKey(ip)
+	key := gateway.AddrKey(ip)
 	d := time.Duration(lc.Duration)
 	var lock time.Duration
 	counted := false
@@ -107,7 +108,7 @@ func (lc *LockoutConfig) fail(now time.Time, ip netip.Addr) {
 			lc.health.Succeeded()
 			lock, counted = l, true
 		} else {
-			rateLimitBackendErrors.Inc()
+			limiter.BackendErrors.Inc()
 			lc.health.Failed(now, err)
 		}
 	}
@@ -132,6 +133,6 @@ func (lc *LockoutConfig) fail(now time.Time, ip netip.Addr) {
 // reject answers a locked-out client.
 func (lc *LockoutConfig) reject(w http.ResponseWriter, d time.Duration) error {
 	decisions.WithLabelValues("api_auth", "locked_out").Inc()
-	w.Header().Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(d)), 10))
+	w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10))
 	return writeProblem(w, http.StatusTooManyRequests, lc.body)
 }

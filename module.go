@@ -13,6 +13,7 @@ import (
 
 	"github.com/apigate/caddy-apigate/authz"
 	"github.com/apigate/caddy-apigate/cache"
+	"github.com/apigate/caddy-apigate/limiter"
 )
 
 func init() {
@@ -28,7 +29,7 @@ func init() {
 	caddy.RegisterModule(KeyRotate{})
 	caddy.RegisterModule(adminAPI{})
 	caddy.RegisterModule(cache.Cache{})
-	caddy.RegisterModule(RateLimit{})
+	caddy.RegisterModule(limiter.RateLimit{})
 	caddy.RegisterModule(Inspect{})
 
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)

@@ -1,6 +1,8 @@
 package caddytest
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -265,5 +267,172 @@ http://127.0.0.1:{PORT} {
 	// the flood does not free the limited client.
 	if status, _, _ := g.Do("GET", "/", victim, ""); status != 429 {
 		t.Fatalf("the flood freed a limited client: %d", status)
+	}
+}
+
+// auditedRateSite limits /limited/* to one request an hour per client address,
+// in the mode {MODE}, behind api_inspect's audit; /a and /b each have a
+// shorthand limit of their own.
+const auditedRateSite = `{
+	{ADMIN_OPTIONS}
+	log default {
+		level DEBUG
+		output file {DIR}/caddy.log
+		exclude http.handlers.api_inspect.audit
+	}
+	log audit {
+		output file {DIR}/audit.log
+		format json
+		include http.handlers.api_inspect.audit
+	}
+	metrics
+}
+
+http://127.0.0.1:{PORT} {
+	api_inspect {
+		audit
+	}
+	handle /limited/* {
+		api_rate_limit 1/1h {
+			mode {MODE}
+		}
+		respond "limited {PHASE}"
+	}
+	handle /a {
+		api_rate_limit 2/1h
+		respond "a"
+	}
+	handle /b {
+		api_rate_limit 2/1h
+		respond "b"
+	}
+}
+`
+
+func TestRateLimitRejectionIsAudited(t *testing.T) {
+	g := StartGateway(t, auditedRateSite, GatewayOptions{}, "{MODE}", "enforce", "{PHASE}", "1")
+	if status, _, body := g.Do("GET", "/limited/first", nil, ""); status != 200 {
+		t.Fatalf("first request: %d %s", status, body)
+	}
+	status, h, body := g.Do("GET", "/limited/second", nil, "")
+	if status != http.StatusTooManyRequests || h.Get("Retry-After") == "" || h.Get("RateLimit-Policy") == "" {
+		t.Fatalf("second request: %d %v %s", status, h, body)
+	}
+	var rec map[string]any
+	Eventually(t, 10*time.Second, "the audit record of the 429", func() bool {
+		rec = findAudit(auditRecords(t, g), "/limited/second")
+		return rec != nil
+	})
+	for k, want := range map[string]any{"status": 429, "decision": "rejected", "handler": "api_rate_limit", "reason": "limited"} {
+		if fmt.Sprint(rec[k]) != fmt.Sprint(want) {
+			t.Errorf("audit %s = %v, want %v (record %v)", k, rec[k], want, rec)
+		}
+	}
+	if r := findAudit(auditRecords(t, g), "/limited/first"); r == nil || r["decision"] != "allowed" {
+		t.Errorf("audit record of the allowed request: %v", r)
+	}
+	if v, ok := metricValue(t, g, "caddy_apigate_rejections_total", `handler="api_rate_limit"`, `reason="limited"`); !ok || v != 1 {
+		t.Errorf("rejections_total{handler=api_rate_limit,reason=limited} = %v (%v), want 1", v, ok)
+	}
+	if v, ok := metricValue(t, g, "caddy_apigate_rate_limit_rejected_total", `zone="default"`); !ok || v != 1 {
+		t.Errorf("rate_limit_rejected_total{zone=default} = %v (%v), want 1", v, ok)
+	}
+	Eventually(t, 5*time.Second, "rate_limit.rejected event in the log", func() bool {
+		return strings.Contains(readFile(filepath.Join(g.Dir, "caddy.log")), "rate_limit.rejected")
+	})
+}
+
+func TestRateLimitReportMode(t *testing.T) {
+	g := StartGateway(t, auditedRateSite, GatewayOptions{}, "{MODE}", "report", "{PHASE}", "1")
+	for i := range 3 {
+		status, h, body := g.Do("GET", "/limited/"+strconv.Itoa(i), nil, "")
+		if status != 200 || body != "limited 1" {
+			t.Fatalf("request %d in report mode: %d %s", i+1, status, body)
+		}
+		if h.Get("Retry-After") != "" {
+			t.Fatalf("request %d: Retry-After %q in report mode", i+1, h.Get("Retry-After"))
+		}
+		if h.Get("RateLimit-Policy") != `"default";q=1;w=3600` || h.Get("RateLimit") == "" {
+			t.Fatalf("request %d: RateLimit headers %v", i+1, h)
+		}
+	}
+	if v, ok := metricValue(t, g, "caddy_apigate_decisions_total", `handler="api_rate_limit"`, `outcome="report"`); !ok || v != 2 {
+		t.Errorf("decisions_total{handler=api_rate_limit,outcome=report} = %v (%v), want 2", v, ok)
+	}
+	if v, ok := metricValue(t, g, "caddy_apigate_rejections_total", `handler="api_rate_limit"`); ok && v != 0 {
+		t.Errorf("report mode counted %v rejections", v)
+	}
+	Eventually(t, 5*time.Second, "the report mode log line", func() bool {
+		for _, line := range strings.Split(readFile(filepath.Join(g.Dir, "caddy.log")), "\n") {
+			if strings.Contains(line, "would be rejected") && strings.Contains(line, `"handler":"api_rate_limit"`) && strings.Contains(line, `"reason":"limited"`) {
+				return true
+			}
+		}
+		return false
+	})
+	if strings.Contains(readFile(filepath.Join(g.Dir, "caddy.log")), "rate_limit.rejected") {
+		t.Error("report mode emitted rate_limit.rejected")
+	}
+	var recs []map[string]any
+	Eventually(t, 10*time.Second, "the audit records", func() bool {
+		recs = auditRecords(t, g)
+		return findAudit(recs, "/limited/2") != nil
+	})
+	if r := findAudit(recs, "/limited/2"); r["decision"] != "allowed" || fmt.Sprint(r["status"]) != "200" {
+		t.Errorf("audit record of a request passed in report mode: %v", r)
+	}
+}
+
+// The audit record of a request passed in report mode names the refusal it
+// would have had (the would_reject field of api_inspect's audit record).
+func TestRateLimitReportModeAudit(t *testing.T) {
+	g := StartGateway(t, auditedRateSite, GatewayOptions{}, "{MODE}", "report", "{PHASE}", "1")
+	g.Do("GET", "/limited/first", nil, "")
+	if status, _, _ := g.Do("GET", "/limited/second", nil, ""); status != 200 {
+		t.Fatalf("report mode: %d", status)
+	}
+	var rec map[string]any
+	Eventually(t, 10*time.Second, "the audit record", func() bool {
+		rec = findAudit(auditRecords(t, g), "/limited/second")
+		return rec != nil
+	})
+	wr, _ := json.Marshal(rec["would_reject"])
+	if rec["would_reject"] == nil || !strings.Contains(string(wr), "api_rate_limit") || !strings.Contains(string(wr), "limited") {
+		t.Errorf("audit record has would_reject %s, want api_rate_limit/limited (record %v)", wr, rec)
+	}
+	if r := findAudit(auditRecords(t, g), "/limited/first"); r != nil && r["would_reject"] != nil {
+		if b, _ := json.Marshal(r["would_reject"]); strings.Contains(string(b), "api_rate_limit") {
+			t.Errorf("the request within the limit has would_reject %s", b)
+		}
+	}
+}
+
+// Two shorthand limits on two routes count separately, and each keeps its
+// count across a reload.
+func TestRateLimitShorthandsCountSeparately(t *testing.T) {
+	g := StartGateway(t, auditedRateSite, GatewayOptions{}, "{MODE}", "enforce", "{PHASE}", "1")
+	for _, path := range []string{"/a", "/b"} {
+		for i := range 2 {
+			if status, _, body := g.Do("GET", path, nil, ""); status != 200 {
+				t.Fatalf("%s request %d: %d %s (the other route's requests counted here?)", path, i+1, status, body)
+			}
+		}
+		if status, _, _ := g.Do("GET", path, nil, ""); status != http.StatusTooManyRequests {
+			t.Fatalf("%s third request: %d", path, status)
+		}
+	}
+	g.loadCaddyfile(strings.Replace(g.config, `respond "limited 1"`, `respond "limited 2"`, 1))
+	Eventually(t, 10*time.Second, "the new config", func() bool { return g.configHas("limited 2") })
+	for _, path := range []string{"/a", "/b"} {
+		Eventually(t, 10*time.Second, path+" answered by the new config", func() bool {
+			status, _, _, err := tryGet(g.URL(path))
+			if err != nil {
+				return false
+			}
+			if status != http.StatusTooManyRequests {
+				t.Fatalf("%s after the reload: %d, want 429: the reload reset its bucket", path, status)
+			}
+			return true
+		})
 	}
 }

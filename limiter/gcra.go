@@ -1,13 +1,15 @@
-// Package limiter implements rate limiting with the generic cell rate algorithm
-// (GCRA): per key it keeps one number, the theoretical arrival time (TAT) of the
-// next request, and decides each request exactly in O(1) time and memory.
+// Package limiter is api_rate_limit: the handler, its Caddyfile grammar, and
+// rate limiting with the generic cell rate algorithm (GCRA): per key it keeps
+// one number, the theoretical arrival time (TAT) of the next request, and
+// decides each request exactly in O(1) time and memory.
 //
 // A Limit of N requests per window W with burst B lets a fresh key make B
 // requests at once, then one more every W/N. A key whose TAT is in the past is
 // indistinguishable from a key never seen, which is what lets the stores forget
 // idle keys without changing any decision.
 //
-// The package does not depend on Caddy. Time is passed in, so tests use fixed
+// The algorithm and the stores (this file, memory.go, redis.go, health.go,
+// lockout.go) do not depend on Caddy. Time is passed in, so tests use fixed
 // instants. Stores: Memory (sharded, bounded, in-process) and Redis (the same
 // algorithm as one Lua script, shared by every gateway that uses the server).
 package limiter

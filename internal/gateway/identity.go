@@ -93,3 +93,15 @@ func ClientIP(r *http.Request) netip.Addr {
 	}
 	return addr.Unmap()
 }
+
+// AddrKey is the key under which a client address is counted (rate limits,
+// lockouts): the address for IPv4, its /64 for IPv6, since one client usually
+// holds a whole /64 and could otherwise rotate through its addresses.
+func AddrKey(ip netip.Addr) string {
+	if ip.Is6() {
+		if p, err := ip.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return ip.String()
+}
