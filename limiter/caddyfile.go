@@ -61,7 +61,9 @@ func (rl *RateLimit) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "on_backend_error":
 			return parseWord(d, &rl.OnBackendError, checkOnBackendError)
 		case "mode":
-			return parseWord(d, (*string)(&rl.Mode), func(s string) error { return gateway.Mode(s).Validate() })
+			mode, err := gateway.ParseMode(d)
+			rl.Mode = mode
+			return err
 		case "max_keys":
 			s, err := gateway.OneArg(d)
 			if err != nil {
