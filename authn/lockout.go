@@ -1,4 +1,4 @@
-package apigate
+package authn
 
 import (
 	"context"
