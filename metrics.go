@@ -79,7 +79,7 @@ func cacheCollectors() []prometheus.Collector {
 	return []prometheus.Collector{cacheHits, cacheMisses, cacheCollapsed, cacheStored, cacheEvictions, cacheRejections, cacheInvalidations, cacheRequests, cacheBytes}
 }
 
-// Collectors of api_rate_limit and of the lockout of api_auth.
+// Collectors of api_rate_limit (and of the lockout's shared backend).
 var (
 	rateLimitMetricsOnce sync.Once
 
@@ -88,8 +88,6 @@ var (
 	rateLimitRejected *prometheus.CounterVec
 	// rateLimitBackendErrors counts the failed calls to the shared backend.
 	rateLimitBackendErrors prometheus.Counter
-	// authLockouts counts the client addresses api_auth locked out.
-	authLockouts prometheus.Counter
 )
 
 func rateLimitCollectors() []prometheus.Collector {
@@ -102,10 +100,6 @@ func rateLimitCollectors() []prometheus.Collector {
 			Namespace: "caddy", Subsystem: "apigate", Name: "rate_limit_backend_errors_total",
 			Help: "Failed calls to the shared rate limit backend (Redis).",
 		})
-		authLockouts = prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "caddy", Subsystem: "apigate", Name: "auth_lockouts_total",
-			Help: "Client addresses api_auth locked out after failed authentications.",
-		})
 	})
-	return []prometheus.Collector{rateLimitRejected, rateLimitBackendErrors, authLockouts}
+	return []prometheus.Collector{rateLimitRejected, rateLimitBackendErrors}
 }
