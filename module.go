@@ -10,19 +10,21 @@ package apigate
 import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/apigate/caddy-apigate/authn"
 )
 
 func init() {
 	caddy.RegisterModule(App{})
-	caddy.RegisterModule(Auth{})
-	caddy.RegisterModule(APIKeyMethod{})
-	caddy.RegisterModule(JWTMethod{})
-	caddy.RegisterModule(IntrospectMethod{})
-	caddy.RegisterModule(ClientCertMethod{})
-	caddy.RegisterModule(JWKSHandler{})
+	caddy.RegisterModule(authn.Auth{})
+	caddy.RegisterModule(authn.APIKeyMethod{})
+	caddy.RegisterModule(authn.JWTMethod{})
+	caddy.RegisterModule(authn.IntrospectMethod{})
+	caddy.RegisterModule(authn.ClientCertMethod{})
+	caddy.RegisterModule(authn.JWKSHandler{})
 	caddy.RegisterModule(Authorize{})
 	caddy.RegisterModule(MatchScope{})
-	caddy.RegisterModule(KeyRotate{})
+	caddy.RegisterModule(authn.KeyRotate{})
 	caddy.RegisterModule(adminAPI{})
 	caddy.RegisterModule(Cache{})
 	caddy.RegisterModule(RateLimit{})

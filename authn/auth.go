@@ -10,11 +10,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/apigate/caddy-apigate/authn"
 	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
@@ -47,31 +45,45 @@ type Auth struct {
 	Lockout *LockoutConfig `json:"lockout,omitempty"`
 
 	methods []AuthMethod
-	app     *App
+	app     gateway.App
 	logger  *zap.Logger
 	now     func() time.Time
+	gate    *gateway.Gate
+	answers *answers
 
 	// carriers are those of every method, joined at provision.
-	carriers authn.Carriers
-
-	mAllowed, mNoCredential prometheus.Counter
-	mLatency                prometheus.Observer
+	carriers Carriers
 }
 
 // AuthMethod is an authentication method of api_auth: a module in the
 // apigate.auth_methods namespace.
 type AuthMethod interface {
-	// Authenticate returns the caller's identity, authn.ErrNoCredential when the
-	// request carries no credential for this method, or an *authn.Rejection. It
+	// Authenticate returns the caller's identity, ErrNoCredential when the
+	// request carries no credential for this method, or a *Rejection. It
 	// removes the credential it found from r.
-	Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*authn.Identity, error)
+	Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*Identity, error)
 
 	// Carriers returns every place of a request the method reads a
 	// credential from, whatever the credential's shape: api_auth counts a
 	// value there as a credential, and removes them all once a method has
 	// decided. Called once, after Provision.
-	Carriers() authn.Carriers
+	Carriers() Carriers
 }
+
+// BearerTaker is implemented by the methods that check Bearer tokens
+// somewhere other than the gateway's key store (jwt, introspect: an identity
+// provider's tokens). api_auth never hands such a method a Bearer token shaped
+// like one of the gateway's API keys, whatever the order the methods are
+// written in, so an API key never reaches an identity provider.
+type BearerTaker interface {
+	// TakesBearer reports whether the method reads Bearer tokens.
+	TakesBearer() bool
+}
+
+// starter is implemented by the methods with background work (jwt's JWKS
+// refresh); api_auth starts it once the methods have been provisioned and
+// validated, so an invalid configuration never reaches the network.
+type starter interface{ start() }
 
 // CaddyModule returns the Caddy module information.
 func (Auth) CaddyModule() caddy.ModuleInfo {
@@ -81,58 +93,78 @@ func (Auth) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision loads the methods.
+// Provision loads the methods (with their defaults: API keys when none is
+// named) and connects the lockout and the upstream token to the app.
 func (a *Auth) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	if a.now == nil {
 		a.now = time.Now
 	}
-	if err := registerMetrics(ctx); err != nil {
+	g, err := gateway.NewGate(ctx, "api_auth", gateway.Enforce)
+	if err != nil {
 		return err
 	}
-	a.mAllowed = decisions.WithLabelValues("api_auth", "allowed")
-	a.mNoCredential = decisions.WithLabelValues("api_auth", "no_credential")
-	a.mLatency = latencyObserver("api_auth")
-	app, err := appFrom(ctx)
+	a.gate, a.answers = g, newAnswers(g)
+	app, err := gateway.AppFrom(ctx)
 	if err != nil {
 		return err
 	}
 	a.app = app
 	if len(a.MethodsRaw) == 0 {
-		// No method named: API keys with their defaults.
 		a.MethodsRaw = []json.RawMessage{json.RawMessage(`{"method":"api_key"}`)}
 	}
 	mods, err := ctx.LoadModule(a, "MethodsRaw")
 	if err != nil {
 		return fmt.Errorf("loading authentication methods: %w", err)
 	}
-	prefix := app.Store().Policy().Prefix
+	methods := make([]AuthMethod, 0, len(a.MethodsRaw))
 	for _, m := range mods.([]any) {
-		method := m.(AuthMethod)
-		switch m.(type) {
-		case *JWTMethod, *IntrospectMethod:
-			method = skipAPIKeys{method, prefix}
-		}
-		a.addMethod(method)
+		methods = append(methods, m.(AuthMethod))
 	}
+	a.use(methods, app.Store().Policy().Prefix)
 	if a.UpstreamToken != nil {
-		if err := a.UpstreamToken.provision(ctx); err != nil {
+		if err := a.UpstreamToken.provision(app); err != nil {
 			return err
 		}
 	}
 	if a.Lockout != nil {
-		if err := a.Lockout.provision(ctx, a.logger); err != nil {
+		if err := a.Lockout.provision(ctx, app, a.logger); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// addMethod appends m to the methods tried and its carriers to those
-// stripped.
-func (a *Auth) addMethod(m AuthMethod) {
-	a.methods = append(a.methods, m)
-	a.carriers.Add(m.Carriers())
+// Validate checks the lockout and the upstream token (each method is
+// validated when it is loaded).
+func (a *Auth) Validate() error {
+	if a.Lockout != nil {
+		if err := a.Lockout.Validate(); err != nil {
+			return err
+		}
+	}
+	if a.UpstreamToken != nil {
+		return a.UpstreamToken.Validate()
+	}
+	return nil
+}
+
+// use sets the methods tried, in order, and the carriers stripped, and
+// starts the methods' background work. A method that takes Bearer tokens is
+// given none shaped like a key of prefix.
+func (a *Auth) use(methods []AuthMethod, prefix string) {
+	a.methods, a.carriers = nil, Carriers{}
+	for _, m := range methods {
+		tried := m
+		if bt, ok := m.(BearerTaker); ok && bt.TakesBearer() {
+			tried = skipAPIKeys{m, prefix}
+		}
+		a.methods = append(a.methods, tried)
+		a.carriers.Add(m.Carriers())
+		if s, ok := m.(starter); ok {
+			s.start()
+		}
+	}
 }
 
 // skipAPIKeys leaves Bearer tokens that look like API keys to the api_key
@@ -142,25 +174,19 @@ type skipAPIKeys struct {
 	prefix string
 }
 
-func (s skipAPIKeys) Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*authn.Identity, error) {
-	if authn.IsAPIKeyBearer(r, s.prefix) {
-		return nil, authn.ErrNoCredential
+func (s skipAPIKeys) Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*Identity, error) {
+	if IsAPIKeyBearer(r, s.prefix) {
+		return nil, ErrNoCredential
 	}
 	return s.AuthMethod.Authenticate(r, clientIP, now)
 }
 
-// identityFrom returns the identity api_auth established for r, or nil.
-func identityFrom(r *http.Request) *authn.Identity { return gateway.IdentityFrom(r) }
-
-// clientIP returns the client address Caddy determined, or the zero Addr.
-func clientIP(r *http.Request) netip.Addr { return gateway.ClientIP(r) }
-
 func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	now := a.now()
-	ip := clientIP(r)
+	ip := gateway.ClientIP(r)
 	if a.Lockout != nil {
 		if d := a.Lockout.lockedFor(now, ip); d > 0 {
-			return a.Lockout.reject(w, d)
+			return a.refuse(w, r, a.answers.lockedOut, gateway.Extra{RetryAfter: retryAfter(d)})
 		}
 	}
 	carried := a.carriers.Count(r)
@@ -168,37 +194,32 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		// Two credentials (a valid key beside a forged token, two keys, one
 		// key twice): no method may pick one and let the other through.
 		a.carriers.Strip(r)
-		if a.Lockout != nil {
-			a.Lockout.fail(now, ip)
-		}
-		return a.reject(w, r, authn.ErrAmbiguous)
+		a.failed(now, ip, ErrAmbiguous)
+		return a.refuse(w, r, a.answers.of(ErrAmbiguous), gateway.Extra{})
 	}
 	for _, m := range a.methods {
 		id, err := m.Authenticate(r, ip, now)
-		if errors.Is(err, authn.ErrNoCredential) {
+		if errors.Is(err, ErrNoCredential) {
 			continue
 		}
 		// A method decided: whatever the outcome, no credential goes on.
 		a.carriers.Strip(r)
 		if err != nil {
-			// A credential that could not be checked (an identity provider
-			// down: 503) is not a failed login.
-			if rej, ok := err.(*authn.Rejection); a.Lockout != nil && (!ok || rej.Status != http.StatusServiceUnavailable) {
-				a.Lockout.fail(now, ip)
+			rej, ok := err.(*Rejection)
+			if !ok {
+				rej = ErrMalformed
 			}
-			return a.reject(w, r, err)
+			a.failed(now, ip, rej)
+			return a.refuse(w, r, a.answers.of(rej), gateway.Extra{})
 		}
-		if a.UpstreamToken != nil {
-			if ok, err := a.applyUpstreamToken(w, r, id, now); !ok {
-				return err
-			}
+		if a.UpstreamToken != nil && !a.UpstreamToken.apply(r, id, now, a.logger) {
+			return a.refuse(w, r, a.answers.signing, gateway.Extra{})
 		}
-		a.mAllowed.Inc()
 		a.accept(w, r, id)
-		if id.KeyInGrace && a.app != nil {
-			a.app.noteGraceUse(id.KeyID, id.Consumer, now)
+		if id.KeyInGrace {
+			a.app.NoteGraceUse(id.KeyID, id.Consumer, now)
 		}
-		observeSince(a.mLatency, now)
+		a.gate.Pass(now)
 		return next.ServeHTTP(w, r)
 	}
 	if carried > 0 || len(r.Header.Values("Authorization")) > 0 {
@@ -206,23 +227,29 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		// token, another scheme): the same answer as any invalid credential.
 		a.carriers.Strip(r)
 		r.Header.Del("Authorization")
-		if a.Lockout != nil {
-			a.Lockout.fail(now, ip)
-		}
-		return a.reject(w, r, authn.ErrMalformed)
+		a.failed(now, ip, ErrMalformed)
+		return a.refuse(w, r, a.answers.of(ErrMalformed), gateway.Extra{})
 	}
-	a.mNoCredential.Inc()
-	recordDecision(r, "api_auth", "no_credential")
-	if c := a.logger.Check(zapcore.DebugLevel, "no credential"); c != nil {
-		c.Write(zap.String("client_ip", ip.String()))
-	}
-	w.Header().Set("WWW-Authenticate", challengeBare)
-	return writeProblem(w, http.StatusUnauthorized, bodyUnauthenticated)
+	return a.refuse(w, r, a.answers.none, gateway.Extra{})
 }
 
-func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *authn.Identity) {
+// refuse answers r through the gate (api_auth has no report mode).
+func (a *Auth) refuse(w http.ResponseWriter, r *http.Request, ans *gateway.Answer, x gateway.Extra) error {
+	_, err := a.gate.RejectWith(w, r, ans, x)
+	return err
+}
+
+// failed counts a rejected credential toward the lockout. A credential that
+// could not be checked (an identity provider down: 503) is not a failed login.
+func (a *Auth) failed(now time.Time, ip netip.Addr, rej *Rejection) {
+	if a.Lockout != nil && rej.Status != http.StatusServiceUnavailable {
+		a.Lockout.fail(now, ip)
+	}
+}
+
+func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *Identity) {
 	gateway.SetIdentity(r, id)
-	annotateIdentity(r, id)
+	gateway.AnnotateIdentity(r, id)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", id.Consumer)
 		repl.Set("http.auth.user.scopes", id.ScopeString)
@@ -244,131 +271,9 @@ func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *authn.Identity
 	}
 }
 
-// reject answers a present but unacceptable credential. Unknown, revoked,
-// expired, mistyped and malformed keys get the same bytes.
-func (a *Auth) reject(w http.ResponseWriter, r *http.Request, err error) error {
-	rej, ok := err.(*authn.Rejection)
-	if !ok {
-		rej = authn.ErrMalformed
-	}
-	decisions.WithLabelValues("api_auth", rej.Label).Inc()
-	recordDecision(r, "api_auth", rej.Label)
-	if c := a.logger.Check(zapcore.DebugLevel, "credential rejected"); c != nil {
-		c.Write(zap.String("reason", rej.Reason))
-	}
-	switch rej {
-	case authn.ErrIPNotAllowed:
-		return writeProblem(w, http.StatusForbidden, bodyIPNotAllowed)
-	case authn.ErrAmbiguous:
-		w.Header().Set("WWW-Authenticate", challengeRequest)
-		return writeProblem(w, http.StatusUnauthorized, bodyAmbiguous)
-	}
-	if rej.Status == http.StatusServiceUnavailable {
-		// The credential could not be checked (the identity provider is down):
-		// not the caller's fault, and worth a retry.
-		w.Header().Set("Retry-After", "5")
-		return writeProblem(w, http.StatusServiceUnavailable, bodyIdPUnavailable)
-	}
-	w.Header().Set("WWW-Authenticate", challengeInvalid)
-	return writeProblem(w, http.StatusUnauthorized, bodyInvalidCred)
-}
-
-// APIKeyMethod authenticates with the gateway's API keys (method "api_key").
-type APIKeyMethod struct {
-	// Header is the request header that carries the key. Default: X-API-Key.
-	// `Authorization: Bearer <key>` is always accepted too.
-	Header string `json:"header,omitempty"`
-
-	// Query is the name of a query parameter that may carry the key. Default:
-	// none (off). Keys in URLs end up in logs and browser histories: prefer the
-	// header.
-	Query string `json:"query,omitempty"`
-
-	keys    authn.APIKey
-	release func() // forgets the carriers registered at provision
-}
-
-// CaddyModule returns the Caddy module information.
-func (APIKeyMethod) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{
-		ID:  "apigate.auth_methods.api_key",
-		New: func() caddy.Module { return new(APIKeyMethod) },
-	}
-}
-
-// Provision connects the method to the key store.
-func (m *APIKeyMethod) Provision(ctx caddy.Context) error {
-	app, err := appFrom(ctx)
-	if err != nil {
-		return err
-	}
-	if m.Header == "" {
-		m.Header = "X-API-Key"
-	}
-	m.keys = authn.APIKey{
-		Header: http.CanonicalHeaderKey(m.Header),
-		Query:  m.Query,
-		Prefix: app.Store().Policy().Prefix,
-		Keys:   app.Store(),
-	}
-	// api_cache must know where keys travel, wherever it sits.
-	m.release = gateway.RegisterCarriers(m.Header, m.Query)
-	return nil
-}
-
-// Cleanup forgets the carriers Provision registered.
-func (m *APIKeyMethod) Cleanup() error {
-	if m.release != nil {
-		m.release()
-	}
-	return nil
-}
-
-// Carriers returns where the method reads keys.
-func (m *APIKeyMethod) Carriers() authn.Carriers { return m.keys.Carriers() }
-
-// Authenticate checks the API key r carries, if any.
-func (m *APIKeyMethod) Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*authn.Identity, error) {
-	return m.keys.Authenticate(r, clientIP, now)
-}
-
-// Validate checks the configuration.
-func (m *APIKeyMethod) Validate() error {
-	if !validToken(m.Header) {
-		return fmt.Errorf("api_key: header %q is not a valid header name", m.Header)
-	}
-	if m.Query != "" && !validToken(m.Query) {
-		return fmt.Errorf("api_key: query %q is not a valid parameter name", m.Query)
-	}
-	return nil
-}
-
-// validToken reports whether s is an RFC 9110 token (header names, and the
-// names we accept for query parameters).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-			continue
-		}
-		switch c {
-		case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-			continue
-		}
-		return false
-	}
-	return true
-}
-
 // Interface guards
 var (
 	_ caddyhttp.MiddlewareHandler = (*Auth)(nil)
 	_ caddy.Provisioner           = (*Auth)(nil)
-	_ caddy.Provisioner           = (*APIKeyMethod)(nil)
-	_ caddy.Validator             = (*APIKeyMethod)(nil)
-	_ caddy.CleanerUpper          = (*APIKeyMethod)(nil)
-	_ AuthMethod                  = (*APIKeyMethod)(nil)
+	_ caddy.Validator             = (*Auth)(nil)
 )

@@ -39,7 +39,8 @@ type RemoteKeys struct {
 	// caching headers.
 	MinTTL, MaxTTL, DefaultTTL time.Duration
 	// UnknownKidInterval is the least time between two fetches caused by
-	// tokens naming a kid the set does not have.
+	// tokens naming a kid the set does not have; other fetches do not delay
+	// them.
 	UnknownKidInterval time.Duration
 	// OnError, when set, is told about failed fetches (never with a token).
 	OnError func(error)
@@ -49,9 +50,12 @@ type RemoteKeys struct {
 	state  atomic.Pointer[keyState]
 	fetchN atomic.Int64
 
-	mu          sync.Mutex
-	lastAttempt time.Time
-	attempted   bool
+	mu sync.Mutex
+	// lastUnknown is when the last fetch caused by an unknown kid started;
+	// fetches at start, on reload and on schedule do not set it, so a key the
+	// provider publishes right after one of them is fetched on first use.
+	lastUnknown time.Time
+	unknownSeen bool
 	flight      *flight // the fetch in progress, if any
 	jwksURL     string  // discovered
 }
@@ -74,8 +78,10 @@ func (k *RemoteKeys) Fetches() int64 { return k.fetchN.Load() }
 
 // Lookup returns the keys that may verify a token with this kid and alg. When
 // the set has no such kid, it refreshes the set first (or waits for the
-// refresh in flight), unless a refresh was attempted less than
+// refresh in flight), unless another unknown kid caused a refresh less than
 // UnknownKidInterval before now, in which case it returns nothing at once.
+// Refreshes of other causes (Run, Refresh) do not count: a kid the provider
+// published right after one of them is fetched on its first use.
 func (k *RemoteKeys) Lookup(ctx context.Context, kid, alg string, now time.Time) []*VerifyKey {
 	set := k.Keys()
 	if keys := set.Lookup(kid, alg); len(keys) > 0 {
@@ -92,11 +98,12 @@ func (k *RemoteKeys) Lookup(ctx context.Context, kid, alg string, now time.Time)
 		f.wait(ctx)
 		return k.Keys().Lookup(kid, alg)
 	}
-	if k.attempted && now.Sub(k.lastAttempt) < k.UnknownKidInterval {
+	if k.unknownSeen && now.Sub(k.lastUnknown) < k.UnknownKidInterval {
 		k.mu.Unlock()
 		return nil
 	}
-	f := k.startLocked(now)
+	k.unknownSeen, k.lastUnknown = true, now
+	f := k.startLocked()
 	k.mu.Unlock()
 	k.run(ctx, f, now)
 	return k.Keys().Lookup(kid, alg)
@@ -110,7 +117,7 @@ func (k *RemoteKeys) Refresh(ctx context.Context, now time.Time) error {
 		f.wait(ctx)
 		return f.err
 	}
-	f := k.startLocked(now)
+	f := k.startLocked()
 	k.mu.Unlock()
 	k.run(ctx, f, now)
 	return f.err
@@ -130,9 +137,9 @@ func (f *flight) wait(ctx context.Context) {
 }
 
 // startLocked records a new fetch; k.mu must be held.
-func (k *RemoteKeys) startLocked(now time.Time) *flight {
+func (k *RemoteKeys) startLocked() *flight {
 	f := &flight{done: make(chan struct{})}
-	k.flight, k.attempted, k.lastAttempt = f, true, now
+	k.flight = f
 	return f
 }
 

@@ -1,19 +1,19 @@
 package authn
 
 import (
-	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 
-	"github.com/apigate/caddy-apigate/authn"
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 // JWTMethod authenticates with JSON Web Tokens issued by an identity provider
@@ -24,7 +24,8 @@ import (
 // The token header never chooses the algorithm: it must be in Algorithms and
 // fit the key. exp is required; iss and aud must match. Verified tokens are
 // cached (by a hash of the token, never past its exp), so a caller repeating
-// its token costs a map lookup.
+// its token costs a map lookup; the cache belongs to the method's
+// configuration and survives config reloads that keep it.
 type JWTMethod struct {
 	// JWKSURL is the URL of the provider's JWKS (https, or http to a loopback
 	// address). Keys are cached as the response's Cache-Control says, between
@@ -85,15 +86,20 @@ type JWTMethod struct {
 	CacheSize int `json:"cache_size,omitempty"`
 
 	// UnknownKidInterval is the least time between two JWKS fetches caused by
-	// tokens naming a key id the gateway does not know. Default: 10s.
+	// tokens naming a key id the gateway does not know; fetches of other
+	// causes (start, reload, the scheduled refresh) do not delay them.
+	// Default: 10s.
 	UnknownKidInterval caddy.Duration `json:"unknown_kid_interval,omitempty"`
 
 	// Timeout bounds each request to the provider. Default: 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
-	verifier  *authn.JWT
-	remote    *authn.RemoteKeys
-	remoteKey string
+	secret   string // Secret, expanded
+	pem      []byte // the contents of Key
+	verifier *JWT
+	remote   *pooledKeys
+	keysName string // in jwksPool
+	cacheKey string // in tokenCaches
 }
 
 // CaddyModule returns the Caddy module information.
@@ -104,20 +110,11 @@ func (JWTMethod) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// jwksPool keeps each provider's key set (and its refresh loop) across config
-// reloads, so a reload does not refetch the keys.
-var jwksPool = caddy.NewUsagePool()
-
-type pooledKeys struct {
-	*authn.RemoteKeys
-	cancel context.CancelFunc
-}
-
-func (p pooledKeys) Destruct() error { p.cancel(); return nil }
-
-// Provision loads the keys and prepares the verifier.
+// Provision fills the defaults, reads the key (file or expanded secret) and
+// prepares the verifier on the pooled key set and token cache. It reaches no
+// provider: the key set's refresh starts once the method is valid (start).
 func (m *JWTMethod) Provision(ctx caddy.Context) error {
-	if err := registerMetrics(ctx, idpRequests); err != nil {
+	if err := gateway.RegisterMetrics(ctx); err != nil {
 		return err
 	}
 	if m.ConsumerClaim == "" {
@@ -135,65 +132,24 @@ func (m *JWTMethod) Provision(ctx caddy.Context) error {
 	if m.Timeout == 0 {
 		m.Timeout = caddy.Duration(5 * time.Second)
 	}
-	secret := caddy.NewReplacer().ReplaceAll(m.Secret, "")
 	if len(m.Algorithms) == 0 {
+		m.Algorithms = []string{"ES256", "RS256", "EdDSA"}
 		if m.Secret != "" {
 			m.Algorithms = []string{"HS256"}
-		} else {
-			m.Algorithms = []string{"ES256", "RS256", "EdDSA"}
 		}
 	}
-	if err := m.validate(); err != nil {
+	m.secret = caddy.NewReplacer().ReplaceAll(m.Secret, "")
+	keys, err := m.keySource(ctx)
+	if err != nil {
 		return err
 	}
-	if m.Secret != "" && len(secret) < 32 {
-		return errors.New("jwt: secret must be at least 32 bytes")
+	key := m.poolKey()
+	cache, err := loadCache(key, m.CacheSize)
+	if err != nil {
+		return err
 	}
-
-	var keys authn.KeySource
-	switch {
-	case m.Secret != "":
-		keys = authn.StaticKeys{Set: authn.NewKeySet([]*authn.VerifyKey{authn.HMACVerifyKey([]byte(secret))})}
-	case m.Key != "":
-		data, err := os.ReadFile(m.Key)
-		if err != nil {
-			return fmt.Errorf("jwt: reading key: %w", err)
-		}
-		vk, err := authn.ParsePublicKeyPEM(data)
-		if err != nil {
-			return fmt.Errorf("jwt: key %s: %w", m.Key, err)
-		}
-		keys = authn.StaticKeys{Set: authn.NewKeySet([]*authn.VerifyKey{vk})}
-	default:
-		logger := ctx.Logger()
-		m.remoteKey = fmt.Sprintf("jwks|%s|%s|%d|%d", m.JWKSURL, m.discoveryIssuer(), m.UnknownKidInterval, m.Timeout)
-		val, _, err := jwksPool.LoadOrNew(m.remoteKey, func() (caddy.Destructor, error) {
-			rk := &authn.RemoteKeys{
-				URL:                m.JWKSURL,
-				Client:             authn.NewHTTPClient(time.Duration(m.Timeout)),
-				MinTTL:             time.Minute,
-				MaxTTL:             24 * time.Hour,
-				DefaultTTL:         10 * time.Minute,
-				UnknownKidInterval: time.Duration(m.UnknownKidInterval),
-				Observe:            observeIdP("jwks"),
-				OnError: func(err error) {
-					logger.Warn("refreshing the identity provider's keys failed; the cached keys stay in use", zap.Error(err))
-				},
-			}
-			if m.Discovery {
-				rk.Issuer = m.Issuer
-			}
-			runCtx, cancel := context.WithCancel(context.Background())
-			go rk.Run(runCtx)
-			return pooledKeys{RemoteKeys: rk, cancel: cancel}, nil
-		})
-		if err != nil {
-			return err
-		}
-		m.remote = val.(pooledKeys).RemoteKeys
-		keys = m.remote
-	}
-	m.verifier = &authn.JWT{
+	m.cacheKey = key
+	m.verifier = &JWT{
 		Keys:          keys,
 		Algorithms:    m.Algorithms,
 		Issuer:        m.Issuer,
@@ -203,11 +159,57 @@ func (m *JWTMethod) Provision(ctx caddy.Context) error {
 		ConsumerClaim: m.ConsumerClaim,
 		ScopesClaims:  m.ScopesClaim,
 		Claims:        m.Claims,
-		Cache:         authn.NewTokenCache(m.CacheSize),
+		Cache:         cache,
 		// Keys the provider withdraws stop working for cached tokens within this.
 		CacheTTL: 5 * time.Minute,
 	}
 	return m.verifier.Init()
+}
+
+// keySource returns the keys the configuration names: the secret, the PEM
+// file, or else the provider's JWKS (from the pool).
+func (m *JWTMethod) keySource(ctx caddy.Context) (KeySource, error) {
+	switch {
+	case m.Secret != "":
+		return StaticKeys{Set: NewKeySet([]*VerifyKey{HMACVerifyKey([]byte(m.secret))})}, nil
+	case m.Key != "":
+		data, err := os.ReadFile(m.Key)
+		if err != nil {
+			return nil, fmt.Errorf("jwt: reading key: %w", err)
+		}
+		vk, err := ParsePublicKeyPEM(data)
+		if err != nil {
+			return nil, fmt.Errorf("jwt: key %s: %w", m.Key, err)
+		}
+		m.pem = data
+		return StaticKeys{Set: NewKeySet([]*VerifyKey{vk})}, nil
+	}
+	name := configKey("jwks", m.JWKSURL, m.discoveryIssuer(), m.UnknownKidInterval, m.Timeout)
+	p, err := loadKeys(name, ctx.Logger(), func() *RemoteKeys {
+		return &RemoteKeys{
+			URL:                m.JWKSURL,
+			Issuer:             m.discoveryIssuer(),
+			Client:             NewHTTPClient(time.Duration(m.Timeout)),
+			MinTTL:             time.Minute,
+			MaxTTL:             24 * time.Hour,
+			DefaultTTL:         10 * time.Minute,
+			UnknownKidInterval: time.Duration(m.UnknownKidInterval),
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.remote, m.keysName = p, name
+	return p.RemoteKeys, nil
+}
+
+// poolKey names the method's token cache: every setting that decides what a
+// token is worth, the key material included (hashed).
+func (m *JWTMethod) poolKey() string {
+	pemSum := sha256.Sum256(m.pem)
+	return configKey("jwt", m.JWKSURL, m.discoveryIssuer(), m.Key, pemSum[:], m.secret,
+		m.Issuer, m.Audience, m.Algorithms, m.Leeway, m.Typ,
+		m.ConsumerClaim, m.ScopesClaim, m.Claims, m.CacheSize)
 }
 
 func (m *JWTMethod) discoveryIssuer() string {
@@ -217,99 +219,124 @@ func (m *JWTMethod) discoveryIssuer() string {
 	return ""
 }
 
-// Validate checks the configuration.
-func (m *JWTMethod) Validate() error { return m.validate() }
+// start starts the refresh of the provider's keys (api_auth calls it once
+// the method is valid).
+func (m *JWTMethod) start() {
+	if m.remote != nil {
+		m.remote.start()
+	}
+}
 
-func (m *JWTMethod) validate() error {
+// Validate checks the configuration.
+func (m *JWTMethod) Validate() error {
 	sources := 0
 	for _, set := range []bool{m.JWKSURL != "", m.Discovery, m.Key != "", m.Secret != ""} {
 		if set {
 			sources++
 		}
 	}
-	if sources != 1 {
+	switch {
+	case sources != 1:
 		return errors.New("jwt: configure exactly one of jwks_url, discovery, key and secret")
-	}
-	if m.Issuer == "" {
+	case m.Issuer == "":
 		return errors.New("jwt: issuer is required")
-	}
-	if len(m.Audience) == 0 {
+	case len(m.Audience) == 0:
 		return errors.New("jwt: audience is required")
+	case m.Secret != "" && len(m.secret) < 32:
+		return errors.New("jwt: secret must be at least 32 bytes (is its environment variable set?)")
+	case time.Duration(m.Leeway) > 5*time.Minute:
+		return errors.New("jwt: leeway above 5m would accept tokens long expired")
 	}
 	if m.JWKSURL != "" {
-		if err := authn.CheckFetchURL(m.JWKSURL); err != nil {
+		if err := CheckFetchURL(m.JWKSURL); err != nil {
 			return fmt.Errorf("jwt: jwks_url: %w", err)
 		}
 	}
 	if m.Discovery {
-		if err := authn.CheckFetchURL(m.Issuer); err != nil {
+		if err := CheckFetchURL(m.Issuer); err != nil {
 			return fmt.Errorf("jwt: discovery needs an issuer URL: %w", err)
 		}
 	}
 	for _, a := range m.Algorithms {
-		if !supportedAlg(a) {
-			return fmt.Errorf("jwt: algorithm %q is not supported (use RS256/384/512, PS256/384/512, ES256/384/512, EdDSA, or HS256/384/512 with a secret)", a)
-		}
-		hmac := strings.HasPrefix(a, "HS")
-		if hmac && m.Secret == "" {
-			return fmt.Errorf("jwt: algorithm %s needs a secret (an HMAC algorithm with public keys lets anyone holding them sign)", a)
-		}
-		if !hmac && m.Secret != "" {
-			return fmt.Errorf("jwt: algorithm %s does not use a secret", a)
+		if err := checkAlgorithm(a, m.Secret != ""); err != nil {
+			return err
 		}
 	}
-	for _, c := range m.Claims {
-		if reservedPlaceholder(c) || c == "" {
-			return fmt.Errorf("jwt: claim %q cannot be exposed: its placeholder name is taken", c)
-		}
+	if err := checkClaims("jwt", m.Claims); err != nil {
+		return err
 	}
-	for name, d := range map[string]caddy.Duration{"leeway": m.Leeway, "unknown_kid_interval": m.UnknownKidInterval, "timeout": m.Timeout} {
-		if d < 0 {
-			return fmt.Errorf("jwt: %s must not be negative", name)
-		}
+	return checkNotNegative("jwt", m.CacheSize, map[string]caddy.Duration{
+		"leeway": m.Leeway, "unknown_kid_interval": m.UnknownKidInterval, "timeout": m.Timeout})
+}
+
+// algorithms are the JWS algorithms a jwt method may allow.
+var algorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
+
+func checkAlgorithm(a string, secret bool) error {
+	if !slices.Contains(algorithms, a) {
+		return fmt.Errorf("jwt: algorithm %q is not supported (use RS256/384/512, PS256/384/512, ES256/384/512, EdDSA, or HS256/384/512 with a secret)", a)
 	}
-	if time.Duration(m.Leeway) > 5*time.Minute {
-		return errors.New("jwt: leeway above 5m would accept tokens long expired")
+	hmac := strings.HasPrefix(a, "HS")
+	if hmac && !secret {
+		return fmt.Errorf("jwt: algorithm %s needs a secret (an HMAC algorithm with public keys lets anyone holding them sign)", a)
 	}
-	if m.CacheSize < 0 {
-		return errors.New("jwt: cache_size must not be negative")
+	if !hmac && secret {
+		return fmt.Errorf("jwt: algorithm %s does not use a secret", a)
 	}
 	return nil
 }
 
-func supportedAlg(a string) bool {
-	switch a {
-	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512":
-		return true
+// checkClaims refuses to expose a claim under a placeholder api_auth sets
+// itself ({http.auth.user.id}, ...).
+func checkClaims(method string, claims []string) error {
+	for _, c := range claims {
+		switch c {
+		case "", "id", "scopes", "key_id", "method":
+			return fmt.Errorf("%s: claim %q cannot be exposed: its placeholder name is taken", method, c)
+		}
 	}
-	return false
+	return nil
 }
 
-// reservedPlaceholder reports whether {http.auth.user.<name>} is set by
-// api_auth itself.
-func reservedPlaceholder(name string) bool {
-	switch name {
-	case "id", "scopes", "key_id", "method":
-		return true
+// checkNotNegative refuses a negative cache size or duration.
+func checkNotNegative(method string, cacheSize int, durations map[string]caddy.Duration) error {
+	if cacheSize < 0 {
+		return fmt.Errorf("%s: cache_size must not be negative", method)
 	}
-	return false
+	for name, d := range durations {
+		if d < 0 {
+			return fmt.Errorf("%s: %s must not be negative", method, name)
+		}
+	}
+	return nil
 }
+
+// TakesBearer reports that the method reads Bearer tokens (BearerTaker).
+func (m *JWTMethod) TakesBearer() bool { return true }
 
 // Authenticate verifies a JWT sent as a Bearer token.
-func (m *JWTMethod) Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*authn.Identity, error) {
+func (m *JWTMethod) Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*Identity, error) {
 	return m.verifier.Authenticate(r, clientIP, now)
 }
 
 // Carriers returns where the method reads tokens.
-func (m *JWTMethod) Carriers() authn.Carriers { return m.verifier.Carriers() }
+func (m *JWTMethod) Carriers() Carriers { return m.verifier.Carriers() }
 
-// Cleanup releases the pooled key set.
+// Cleanup releases the pooled key set and token cache; it works after a
+// failed Provision too.
 func (m *JWTMethod) Cleanup() error {
+	var errs []error
 	if m.remote != nil {
-		_, err := jwksPool.Delete(m.remoteKey)
-		return err
+		_, err := jwksPool.Delete(m.keysName)
+		errs = append(errs, err)
+		m.remote = nil
 	}
-	return nil
+	if m.cacheKey != "" {
+		_, err := tokenCaches.Delete(m.cacheKey)
+		errs = append(errs, err)
+		m.cacheKey = ""
+	}
+	return errors.Join(errs...)
 }
 
 // Interface guards
@@ -318,16 +345,6 @@ var (
 	_ caddy.Validator    = (*JWTMethod)(nil)
 	_ caddy.CleanerUpper = (*JWTMethod)(nil)
 	_ AuthMethod         = (*JWTMethod)(nil)
+	_ BearerTaker        = (*JWTMethod)(nil)
+	_ starter            = (*JWTMethod)(nil)
 )
-
-// observeIdP counts requests of one kind to identity providers.
-func observeIdP(kind string) func(ok bool) {
-	okC, errC := idpRequests.WithLabelValues(kind, "ok"), idpRequests.WithLabelValues(kind, "error")
-	return func(ok bool) {
-		if ok {
-			okC.Inc()
-		} else {
-			errC.Inc()
-		}
-	}
-}

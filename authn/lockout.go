@@ -3,17 +3,14 @@ package authn
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/netip"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/apigate/caddy-apigate/limiter"
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 // LockoutConfig is the brute-force protection of api_auth: Failures rejected
@@ -23,98 +20,81 @@ import (
 //
 // Failures are counted with GCRA (interval Window, burst Failures-1): any
 // Failures failures within Window lock, fewer never do, and past that one
-// failure is forgiven per Window. With the api_gateway redis, failures and
-// lockouts are shared by every gateway; while Redis fails, each gateway counts
-// on its own.
+// failure is forgiven per Window. The state belongs to the configuration
+// (failures, window and duration): it survives config reloads that keep it,
+// and api_auth handlers configured alike share it. With the api_gateway redis,
+// failures and lockouts are shared by every gateway; while Redis fails, each
+// gateway counts on its own.
 type LockoutConfig struct {
-	// Failures is how many rejected credentials lock an IP out. Required.
+	// Failures is how many rejected credentials lock an IP out, between 1
+	// and 1000000. Required.
 	Failures int `json:"failures,omitempty"`
-	// Window is the time within which Failures failures lock. Required.
+	// Window is the time within which Failures failures lock, between 1ms
+	// and 366 days. Required.
 	Window caddy.Duration `json:"window,omitempty"`
-	// Duration is how long the IP stays locked out. Required.
+	// Duration is how long the IP stays locked out, at most 366 days.
+	// Required.
 	Duration caddy.Duration `json:"duration,omitempty"`
 
-	limit  limiter.Limit
-	local  *limiter.MemoryLocker
-	redis  *limiter.Redis
-	health *limiter.Health
-	app    *App
+	locker gateway.Locker
+	app    gateway.App
 	logger *zap.Logger
-	body   []byte
 }
 
-// lockoutMemory holds the failures and lockouts of every api_auth of this
-// process. It lives as long as the process, so lockouts survive config
-// reloads; it is bounded like any limiter.Memory.
-var lockoutMemory = sync.OnceValue(func() *limiter.MemoryLocker { return limiter.NewMemoryLocker(0) })
+// Bounds of a lockout.
+const (
+	maxLockoutFailures = 1_000_000
+	maxLockoutTime     = 366 * 24 * time.Hour
+)
 
-func (lc *LockoutConfig) provision(ctx caddy.Context, logger *zap.Logger) error {
-	lim, err := limiter.LockoutLimit(lc.Failures, time.Duration(lc.Window))
+// authLockouts counts the client addresses api_auth locked out.
+var authLockouts = gateway.NewCounter("auth_lockouts_total", "Client addresses api_auth locked out after failed authentications.")
+
+func (lc *LockoutConfig) provision(ctx caddy.Context, app gateway.App, logger *zap.Logger) error {
+	if err := gateway.RegisterMetrics(ctx, authLockouts); err != nil {
+		return err
+	}
+	l, err := app.Locker(lc.name())
 	if err != nil {
 		return fmt.Errorf("lockout: %w", err)
 	}
-	if lc.Duration <= 0 || time.Duration(lc.Duration) > limiter.MaxWindow {
-		return fmt.Errorf("lockout: duration must be positive and at most %s", limiter.MaxWindow)
-	}
-	if err := registerMetrics(ctx, rateLimitCollectors()...); err != nil {
-		return err
-	}
-	app, err := appFrom(ctx)
-	if err != nil {
-		return err
-	}
-	lc.limit, lc.app, lc.logger = lim, app, logger
-	lc.local = lockoutMemory()
-	if c := app.RedisClient(); c != nil {
-		lc.redis = limiter.NewRedis(c, "apigate:lockout:")
-		lc.health = &limiter.Health{
-			OnDown: func(err error) {
-				logger.Warn("lockout backend redis failed; each gateway counts failures on its own until it answers again", zap.Error(err))
-			},
-			OnUp: func() { logger.Info("lockout backend redis answers again") },
-		}
-	}
-	lc.body = problemBody(http.StatusTooManyRequests, "too many failed authentications from this address; retry after the time in Retry-After")
+	lc.locker, lc.app, lc.logger = l, app, logger
 	return nil
 }
 
-// lockedFor returns how long ip stays locked out, or 0.
-func (lc *LockoutConfig) lockedFor(now time.Time, ip netip.Addr) time.Duration {
-	key := addrKey(ip)
-	if lc.redis != nil && lc.health.Use(now) {
-		d, err := lc.redis.Locked(context.Background(), now, key)
-		if err == nil {
-			lc.health.Succeeded()
-			return d
-		}
-		rateLimitBackendErrors.Inc()
-		lc.health.Failed(now, err)
+// name identifies the lockout's state: its configuration.
+func (lc *LockoutConfig) name() string {
+	return fmt.Sprintf("%d/%s/%s", lc.Failures, time.Duration(lc.Window), time.Duration(lc.Duration))
+}
+
+// Validate checks the configuration.
+func (lc *LockoutConfig) Validate() error {
+	switch w := time.Duration(lc.Window); {
+	case lc.Failures < 1 || lc.Failures > maxLockoutFailures:
+		return fmt.Errorf("lockout: failures must be between 1 and %d, not %d", maxLockoutFailures, lc.Failures)
+	case w < time.Millisecond || w > maxLockoutTime:
+		return fmt.Errorf("lockout: window must be between 1ms and %s, not %s", maxLockoutTime, w)
+	case lc.Duration <= 0 || time.Duration(lc.Duration) > maxLockoutTime:
+		return fmt.Errorf("lockout: duration must be positive and at most %s, not %s", maxLockoutTime, time.Duration(lc.Duration))
 	}
-	d, _ := lc.local.Locked(context.Background(), now, key)
+	return nil
+}
+
+// lockedFor returns how long ip stays locked out, or 0 (also when the state
+// cannot be read: the credential is then checked as usual). The locker's
+// backend bounds its own calls: a client that goes away must not make a
+// shared backend look down.
+func (lc *LockoutConfig) lockedFor(now time.Time, ip netip.Addr) time.Duration {
+	d, _ := lc.locker.Locked(context.Background(), now, gateway.AddrKey(ip))
 	return d
 }
 
 // fail counts a rejected credential from ip, locking it out when it is one too
 // many.
 func (lc *LockoutConfig) fail(now time.Time, ip netip.Addr) {
-	key := addrKey(ip)
-	d := time.Duration(lc.Duration)
-	var lock time.Duration
-	counted := false
-	if lc.redis != nil && lc.health.Use(now) {
-		l, err := lc.redis.Fail(context.Background(), now, key, lc.limit, d)
-		if err == nil {
-			lc.health.Succeeded()
-			lock, counted = l, true
-		} else {
-			rateLimitBackendErrors.Inc()
-			lc.health.Failed(now, err)
-		}
-	}
-	if !counted {
-		lock, _ = lc.local.Fail(context.Background(), now, key, lc.limit, d)
-	}
-	if lock == 0 {
+	key := gateway.AddrKey(ip)
+	lock, err := lc.locker.Fail(context.Background(), now, key, lc.Failures, time.Duration(lc.Window), time.Duration(lc.Duration))
+	if err != nil || lock == 0 {
 		return
 	}
 	authLockouts.Inc()
@@ -127,11 +107,4 @@ func (lc *LockoutConfig) fail(now time.Time, ip netip.Addr) {
 		"window":    time.Duration(lc.Window).String(),
 		"duration":  lock.String(),
 	})
-}
-
-// reject answers a locked-out client.
-func (lc *LockoutConfig) reject(w http.ResponseWriter, d time.Duration) error {
-	decisions.WithLabelValues("api_auth", "locked_out").Inc()
-	w.Header().Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(d)), 10))
-	return writeProblem(w, http.StatusTooManyRequests, lc.body)
 }

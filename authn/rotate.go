@@ -1,16 +1,17 @@
 package authn
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/apigate/caddy-apigate/internal/gateway"
 	"github.com/apigate/caddy-apigate/keystore"
 )
 
@@ -29,10 +30,30 @@ type KeyRotate struct {
 	// 0 turns the check off.
 	MinAge *caddy.Duration `json:"min_age,omitempty"`
 
-	minAge time.Duration
-	app    *App
-	logger *zap.Logger
-	now    func() time.Time
+	minAge  time.Duration
+	app     gateway.App
+	logger  *zap.Logger
+	now     func() time.Time
+	gate    *gateway.Gate
+	answers rotateAnswers
+}
+
+// rotateAnswers are api_key_rotate's refusals, built once at provision.
+type rotateAnswers struct {
+	method, needsKey, invalid, inGrace, ended, tooSoon *gateway.Answer
+}
+
+func newRotateAnswers(g *gateway.Gate) rotateAnswers {
+	return rotateAnswers{
+		method: g.Answer(http.StatusMethodNotAllowed, "method_not_allowed", "use POST to rotate the key", "Allow", "POST"),
+		needsKey: g.Answer(http.StatusUnauthorized, "no_key", "rotating a key needs the API key itself as the credential",
+			"WWW-Authenticate", gateway.ChallengeBare),
+		invalid: g.Answer(http.StatusUnauthorized, "unknown", detailInvalid, "WWW-Authenticate", gateway.ChallengeInvalid),
+		inGrace: g.Answer(http.StatusConflict, "conflict",
+			"this key was rotated already and is in its grace period: only the key it was rotated into can rotate"),
+		ended:   g.Answer(http.StatusConflict, "conflict", "this key expired or was revoked"),
+		tooSoon: g.Answer(http.StatusTooManyRequests, "too_soon", "this key is too new to be rotated again"),
+	}
 }
 
 // CaddyModule returns the Caddy module information.
@@ -48,78 +69,94 @@ const DefaultRotateMinAge = time.Minute
 
 // Provision connects the handler to the key store.
 func (h *KeyRotate) Provision(ctx caddy.Context) error {
-	app, err := appFrom(ctx)
+	app, err := gateway.AppFrom(ctx)
 	if err != nil {
 		return err
 	}
-	h.app, h.logger, h.now = app, ctx.Logger(), time.Now
+	g, err := gateway.NewGate(ctx, "api_key_rotate", gateway.Enforce)
+	if err != nil {
+		return err
+	}
+	h.app, h.logger, h.now, h.gate = app, ctx.Logger(), time.Now, g
 	h.minAge = DefaultRotateMinAge
 	if h.MinAge != nil {
 		h.minAge = time.Duration(*h.MinAge)
 	}
-	if h.minAge < 0 {
-		return fmt.Errorf("min_age must not be negative")
-	}
-	if err := registerMetrics(ctx); err != nil {
-		return err
+	h.answers = newRotateAnswers(g)
+	return nil
+}
+
+// Validate checks the configuration.
+func (h *KeyRotate) Validate() error {
+	if h.MinAge != nil && *h.MinAge < 0 {
+		return errors.New("api_key_rotate: min_age must not be negative")
 	}
 	return nil
 }
 
-var (
-	bodyRotateNeedsKey = problemBody(http.StatusUnauthorized, "rotating a key needs the API key itself as the credential")
-	bodyRotateInGrace  = problemBody(http.StatusConflict, "this key was rotated already and is in its grace period: only the key it was rotated into can rotate")
-	bodyRotateConflict = problemBody(http.StatusConflict, "this key expired or was revoked")
-	bodyRotateTooSoon  = problemBody(http.StatusTooManyRequests, "this key is too new to be rotated again")
-	bodyRotateMethod   = problemBody(http.StatusMethodNotAllowed, "use POST to rotate the key")
-)
-
 func (h *KeyRotate) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		return writeProblem(w, http.StatusMethodNotAllowed, bodyRotateMethod)
+		return h.refuse(w, r, h.answers.method, 0)
 	}
-	id := identityFrom(r)
+	id := gateway.IdentityFrom(r)
 	if id == nil || id.Method != "api_key" || id.KeyID == "" {
-		decisions.WithLabelValues("api_key_rotate", "no_key").Inc()
-		w.Header().Set("WWW-Authenticate", challengeBare)
-		return writeProblem(w, http.StatusUnauthorized, bodyRotateNeedsKey)
+		return h.refuse(w, r, h.answers.needsKey, 0)
 	}
 	store := h.app.Store()
 	now := h.now()
 	rec, ok := store.Get(id.KeyID)
 	if !ok {
-		w.Header().Set("WWW-Authenticate", challengeInvalid)
-		return writeProblem(w, http.StatusUnauthorized, bodyInvalidCred)
+		return h.refuse(w, r, h.answers.invalid, 0)
 	}
 	if rec.StatusAt(now) == keystore.StatusGrace {
-		decisions.WithLabelValues("api_key_rotate", "conflict").Inc()
-		return writeProblem(w, http.StatusConflict, bodyRotateInGrace)
+		return h.refuse(w, r, h.answers.inGrace, 0)
 	}
 	if wait := rec.CreatedAt.Add(h.minAge).Sub(now); wait > 0 {
-		decisions.WithLabelValues("api_key_rotate", "too_soon").Inc()
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		return writeProblem(w, http.StatusTooManyRequests, bodyRotateTooSoon)
+		return h.refuse(w, r, h.answers.tooSoon, int(wait.Seconds())+1)
 	}
 	fresh, _, key, err := store.Rotate(r.Context(), id.KeyID, -1, now)
 	switch {
 	case errors.Is(err, keystore.ErrRotated):
-		decisions.WithLabelValues("api_key_rotate", "conflict").Inc()
-		return writeProblem(w, http.StatusConflict, bodyRotateInGrace)
+		return h.refuse(w, r, h.answers.inGrace, 0)
 	case errors.Is(err, keystore.ErrConflict):
-		decisions.WithLabelValues("api_key_rotate", "conflict").Inc()
-		return writeProblem(w, http.StatusConflict, bodyRotateConflict)
+		return h.refuse(w, r, h.answers.ended, 0)
 	case err != nil:
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("rotating key %s: %w", id.KeyID, err))
 	}
-	decisions.WithLabelValues("api_key_rotate", "rotated").Inc()
+	h.gate.Pass(now)
 	h.logger.Info("key rotated by its consumer", zap.String("key_id", id.KeyID), zap.String("new_key_id", fresh.ID), zap.String("consumer", id.Consumer))
 	w.Header().Set("Location", "/api_gateway/keys/"+fresh.ID)
-	return writeJSON(w, http.StatusCreated, view(fresh, key, now))
+	return writeKey(w, fresh, key, now)
+}
+
+// refuse answers r through the gate, with Retry-After when retryAfter is
+// positive.
+func (h *KeyRotate) refuse(w http.ResponseWriter, r *http.Request, ans *gateway.Answer, retryAfter int) error {
+	_, err := h.gate.RejectWith(w, r, ans, gateway.Extra{RetryAfter: retryAfter})
+	return err
+}
+
+// rotatedKey is the answer to a rotation: the new key's record, as the admin
+// API shows it, with the key itself (shown this once).
+type rotatedKey struct {
+	keystore.Record
+	Status keystore.Status `json:"status"`
+	Key    string          `json:"key"`
+}
+
+func writeKey(w http.ResponseWriter, rec keystore.Record, key string, now time.Time) error {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusCreated)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "\t")
+	return enc.Encode(rotatedKey{Record: rec.Public(), Status: rec.StatusAt(now), Key: key})
 }
 
 // Interface guards
 var (
 	_ caddyhttp.MiddlewareHandler = (*KeyRotate)(nil)
 	_ caddy.Provisioner           = (*KeyRotate)(nil)
+	_ caddy.Validator             = (*KeyRotate)(nil)
 )

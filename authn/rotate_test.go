@@ -8,13 +8,64 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
-	"github.com/apigate/caddy-apigate/authn"
+	"github.com/apigate/caddy-apigate/internal/gateway"
 	"github.com/apigate/caddy-apigate/keystore"
 )
+
+// testRotate returns api_key_rotate on s, as Provision wires it.
+func testRotate(t *testing.T, s *keystore.Store) *KeyRotate {
+	t.Helper()
+	g, err := gateway.NewGate(testContext(t), "api_key_rotate", gateway.Enforce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &KeyRotate{app: newFakeApp(s), logger: zap.NewNop(), minAge: time.Minute, gate: g, answers: newRotateAnswers(g)}
+}
+
+// serveRotate sends one request to h at now, as id (none when nil).
+func serveRotate(t *testing.T, h *KeyRotate, method string, id *Identity, now time.Time) *httptest.ResponseRecorder {
+	t.Helper()
+	h.now = func() time.Time { return now }
+	r, _ := newRequest(method, "/rotate", "127.0.0.1")
+	if id != nil {
+		gateway.SetIdentity(r, id)
+	}
+	w := httptest.NewRecorder()
+	if err := h.ServeHTTP(w, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func TestKeyRotateHandler(t *testing.T) {
+	s, keys := testStore(t, []string{"orders:read"})
+	e, _ := s.Authenticate(keys[0], testNow)
+	h := testRotate(t, s)
+	id := &Identity{Consumer: e.Record.Consumer, KeyID: e.Record.ID, Method: "api_key"}
+	if w := serveRotate(t, h, "GET", id, testNow); w.Code != 405 || w.Header().Get("Allow") != "POST" {
+		t.Fatalf("GET: %d %v", w.Code, w.Header())
+	}
+	if w := serveRotate(t, h, "POST", nil, testNow); w.Code != 401 {
+		t.Fatalf("no identity: %d", w.Code)
+	}
+	if w := serveRotate(t, h, "POST", &Identity{Consumer: "x", Method: "jwt"}, testNow); w.Code != 401 {
+		t.Fatalf("jwt identity: %d", w.Code)
+	}
+	w := serveRotate(t, h, "POST", id, testNow.Add(30*time.Second))
+	if w.Code != 429 || w.Header().Get("Retry-After") != "31" {
+		t.Fatalf("too young: %d Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+	w = serveRotate(t, h, "POST", id, testNow.Add(2*time.Minute))
+	if w.Code != 201 || !strings.Contains(w.Body.String(), `"key": "agk_`) {
+		t.Fatalf("rotate: %d %s", w.Code, w.Body)
+	}
+	if w := serveRotate(t, h, "POST", id, testNow.Add(3*time.Minute)); w.Code != 409 {
+		t.Fatalf("second rotation: %d", w.Code)
+	}
+}
 
 // TestKeyRotateChainKeepsOneEnd: a consumer rotating its own short-lived key
 // over and over never moves its expiry, and a key in grace gets 409 with a
@@ -25,23 +76,15 @@ func TestKeyRotateChainKeepsOneEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	metricsOnce.Do(buildMetrics)
-	h := &KeyRotate{app: &App{store: s}, logger: zap.NewNop(), minAge: time.Minute}
+	h := testRotate(t, s)
 	serve := func(keyID string, now time.Time) *httptest.ResponseRecorder {
-		h.now = func() time.Time { return now }
-		r, _ := newRequest("POST", "/rotate", "127.0.0.1")
-		caddyhttp.SetVar(r.Context(), identityVar, &authn.Identity{Consumer: "c", KeyID: keyID, Method: "api_key"})
-		w := httptest.NewRecorder()
-		if err := h.ServeHTTP(w, r, nil); err != nil {
-			t.Fatal(err)
-		}
-		return w
+		return serveRotate(t, h, "POST", &Identity{Consumer: "c", KeyID: keyID, Method: "api_key"}, now)
 	}
 	ids := []string{rec.ID}
 	for i := 1; i <= 10; i++ {
 		now := testNow.Add(time.Duration(i) * 2 * time.Minute)
 		w := serve(ids[len(ids)-1], now)
-		var got keyView
+		var got rotatedKey
 		if w.Code != 201 || json.Unmarshal(w.Body.Bytes(), &got) != nil {
 			t.Fatalf("rotation %d: %d %s", i, w.Code, w.Body)
 		}
