@@ -361,20 +361,25 @@ func TestAuthStripsCarriersOfMethodsThatDidNotDecide(t *testing.T) {
 
 var noop = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 
+// benchAuth sends a request to target carrying value in header through a,
+// over and over.
+func benchAuth(b *testing.B, a *Auth, target, header, value string) {
+	r, _ := newRequest("GET", target, "127.0.0.1")
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Header.Set(header, value)
+		if err := a.ServeHTTP(w, r, noop); err != nil || w.Code != 200 {
+			b.Fatal(w.Code, err)
+		}
+	}
+}
+
 // BenchmarkAuthAPIKey measures api_auth's whole request path for a valid key:
 // find, parse, look up, verify, strip, set placeholders.
 func BenchmarkAuthAPIKey(b *testing.B) {
 	s, keys := testStore(b, []string{"orders:read"})
-	a := testAuth(b, newFakeApp(s), apiKeyMethod(s))
-	r, _ := newRequest("GET", "/orders", "127.0.0.1")
-	w := httptest.NewRecorder()
-	b.ReportAllocs()
-	for b.Loop() {
-		r.Header.Set("X-Api-Key", keys[0])
-		if err := a.ServeHTTP(w, r, noop); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchAuth(b, testAuth(b, newFakeApp(s), apiKeyMethod(s)), "/orders", "X-Api-Key", keys[0])
 }
 
 // BenchmarkAuthAPIKeyQueryOn is the same path with `api_key { query api_key }`
@@ -383,15 +388,7 @@ func BenchmarkAuthAPIKey(b *testing.B) {
 func BenchmarkAuthAPIKeyQueryOn(b *testing.B) {
 	s, keys := testStore(b, []string{"orders:read"})
 	a := testAuth(b, newFakeApp(s), apiKeyMethod(s, "api_key"))
-	r, _ := newRequest("GET", "/orders?page=2&sort=desc&fields=id,total", "127.0.0.1")
-	w := httptest.NewRecorder()
-	b.ReportAllocs()
-	for b.Loop() {
-		r.Header.Set("X-Api-Key", keys[0])
-		if err := a.ServeHTTP(w, r, noop); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchAuth(b, a, "/orders?page=2&sort=desc&fields=id,total", "X-Api-Key", keys[0])
 }
 
 // BenchmarkAuthJWT is api_auth's path for a JWT it verified before (the
@@ -406,13 +403,5 @@ func BenchmarkAuthJWT(b *testing.B) {
 	b.Cleanup(func() { m.Cleanup() }) //nolint:errcheck
 	a := testAuth(b, newFakeApp(s), apiKeyMethod(s), m)
 	tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": "https://idp", "aud": "api", "sub": "u", "scope": "orders:read", "exp": testNow.Add(time.Hour).Unix()}).SignedString([]byte(secret))
-	r, _ := newRequest("GET", "/orders", "127.0.0.1")
-	w := httptest.NewRecorder()
-	b.ReportAllocs()
-	for b.Loop() {
-		r.Header.Set("Authorization", "Bearer "+tok)
-		if err := a.ServeHTTP(w, r, noop); err != nil || w.Code != 200 {
-			b.Fatal(w.Code, err)
-		}
-	}
+	benchAuth(b, a, "/orders", "Authorization", "Bearer "+tok)
 }
