@@ -15,7 +15,6 @@ var (
 	metricsOnce     sync.Once
 	decisions       = gateway.Decisions
 	keyEvents       = gateway.KeyEvents
-	idpRequests     = gateway.IdPRequests
 	handlerDuration = gateway.HandlerDuration
 )
 
