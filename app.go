@@ -50,6 +50,7 @@ type App struct {
 	events            *caddyevents.App
 	logger            *zap.Logger
 	signing           *signingState
+	lockers           *lockerSet
 }
 
 // KeysConfig is the policy of API keys.
@@ -202,6 +203,9 @@ func (a *App) Stop() error { return a.stopLifecycle() }
 func (a *App) Cleanup() error {
 	var errs []error
 	if err := a.cleanupSigning(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.cleanupLockers(); err != nil {
 		errs = append(errs, err)
 	}
 	if a.storeName != "" && a.store != nil {

@@ -80,19 +80,6 @@ func TestAdapt(t *testing.T) {
 			want:  []string{`{"handler":"api_auth"}`},
 		},
 		{
-			name: "api_auth api_key options",
-			input: `:8080 {
-	api_auth {
-		api_key {
-			header X-Key
-			query key
-		}
-	}
-	respond ok
-}`,
-			want: []string{`{"handler":"api_auth","methods":[{"header":"X-Key","method":"api_key","query":"key"}]}`},
-		},
-		{
 			name: "handler order and matcher",
 			input: `:8080 {
 	reverse_proxy 127.0.0.1:9
@@ -132,13 +119,6 @@ func TestCaddyfileErrors(t *testing.T) {
 	tests := []struct {
 		name, input, line, msg string
 	}{
-		{"unknown auth method", ":80 {\n\tapi_auth {\n\t\tpasswords\n\t}\n}", "Caddyfile:3", "unrecognized method"},
-		{"duplicate method", ":80 {\n\tapi_auth {\n\t\tapi_key\n\t\tapi_key\n\t}\n}", "Caddyfile:4", "duplicate"},
-		{"api_auth args", ":80 {\n\tapi_auth foo bar\n}", "Caddyfile:2", "wrong argument count"},
-		{"api_key unknown", ":80 {\n\tapi_auth {\n\t\tapi_key {\n\t\t\tcookie x\n\t\t}\n\t}\n}", "Caddyfile:4", "unrecognized"},
-		{"api_key bad header", ":80 {\n\tapi_auth {\n\t\tapi_key {\n\t\t\theader \"X Key\"\n\t\t}\n\t}\n}", "Caddyfile:4", "not a valid name"},
-		{"api_key header twice", ":80 {\n\tapi_auth {\n\t\tapi_key {\n\t\t\theader a\n\t\t\theader b\n\t\t}\n\t}\n}", "Caddyfile:5", "duplicate"},
-		{"api_key header no value", ":80 {\n\tapi_auth {\n\t\tapi_key {\n\t\t\theader\n\t\t}\n\t}\n}", "Caddyfile:4", "wrong argument count"},
 		{"global unknown", "{\n\tapi_gateway {\n\t\tfoo\n\t}\n}\n:80", "Caddyfile:3", "unrecognized"},
 		{"global bad duration", "{\n\tapi_gateway {\n\t\tkeys {\n\t\t\tgrace soon\n\t\t}\n\t}\n}\n:80", "Caddyfile:4", "invalid duration"},
 		{"global negative", "{\n\tapi_gateway {\n\t\tkeys {\n\t\t\tmax_age -1h\n\t\t}\n\t}\n}\n:80", "Caddyfile:4", "negative"},
@@ -148,8 +128,6 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"notify without secret", "{\n\tapi_gateway {\n\t\tnotify http://x/ {\n\t\t\ttimeout 1s\n\t\t}\n\t}\n}\n:80", "Caddyfile:", "secret is required"},
 		{"notify unknown", "{\n\tapi_gateway {\n\t\tnotify http://x/ {\n\t\t\tsecret s\n\t\t\tretries 3\n\t\t}\n\t}\n}\n:80", "Caddyfile:5", "unrecognized"},
 		{"notify no url", "{\n\tapi_gateway {\n\t\tnotify\n\t}\n}\n:80", "Caddyfile:3", "wrong argument count"},
-		{"rotate unknown", ":80 {\n\troute {\n\t\tapi_key_rotate {\n\t\t\tevery 1h\n\t\t}\n\t}\n}", "Caddyfile:4", "unrecognized"},
-		{"rotate bad duration", ":80 {\n\troute {\n\t\tapi_key_rotate {\n\t\t\tmin_age x\n\t\t}\n\t}\n}", "Caddyfile:4", "invalid duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,24 +162,33 @@ func fuzzDirective(f *testing.F, seeds []string, parse func(*caddyfile.Dispenser
 	})
 }
 
-func FuzzCaddyfileAuth(f *testing.F) {
-	fuzzDirective(f, []string{
-		"api_auth", "api_auth {\n api_key {\n header X\n query q\n }\n}", "api_auth {\n api_key\n api_key\n}",
-		"api_auth {\n api_key {\n header\n }\n}", "api_auth {\n jwt\n}", "api_auth {{{", "api_auth }",
-	}, func(d *caddyfile.Dispenser) error { return new(Auth).UnmarshalCaddyfile(d) })
-}
-
-func FuzzCaddyfileKeyRotate(f *testing.F) {
-	fuzzDirective(f, []string{"api_key_rotate", "api_key_rotate {\n min_age 1m\n}", "api_key_rotate x", "api_key_rotate {\n min_age\n}"},
-		func(d *caddyfile.Dispenser) error { return new(KeyRotate).UnmarshalCaddyfile(d) })
-}
-
 func FuzzCaddyfileGlobal(f *testing.F) {
 	fuzzDirective(f, []string{
 		"api_gateway {\n keys {\n prefix a\n grace 1h\n max_age 2d\n warn_before 3h\n }\n}",
 		"api_gateway {\n redis redis://x\n}", "api_gateway {\n keys {\n grace -1\n }\n}", "api_gateway x",
 		"api_gateway {\n notify http://h/ {\n secret whsec_x\n timeout 1s\n }\n}", "api_gateway {\n notify {\n }\n}",
 	}, func(d *caddyfile.Dispenser) error { _, err := parseGlobalOption(d, nil); return err })
+}
+
+// TestAdaptSigning: the signing block of the api_gateway option, and its
+// mistakes.
+func TestAdaptSigning(t *testing.T) {
+	out := mustAdapt(t, "{\n\tapi_gateway {\n\t\tsigning {\n\t\t\talgorithm ES256\n\t\t\trotate_every 720h\n\t\t}\n\t}\n}\nexample.com {\n\trespond ok\n}")
+	if !strings.Contains(out, `"api_gateway":{"signing":{"algorithm":"ES256","rotate_every":2592000000000000}}`) {
+		t.Fatalf("app: %s", out)
+	}
+	for name, tc := range map[string]struct{ block, want string }{
+		"bad algorithm":   {"signing {\n algorithm RS256\n}", "not EdDSA or ES256"},
+		"short rotation":  {"signing {\n rotate_every 10ms\n}", "at least 1s"},
+		"unknown signing": {"signing {\n kid x\n}", "unrecognized"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := adapt(t, "{\n\tapi_gateway {\n"+tc.block+"\n\t}\n}\nexample.com {\n\trespond ok\n}")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
 }
 
 func adaptFile(src []byte, name string) ([]byte, []caddyconfig.Warning, error) {

@@ -2,6 +2,7 @@ package apigate
 
 import (
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,3 +35,9 @@ func observeSince(o prometheus.Observer, start time.Time) {
 		o.Observe(time.Since(start).Seconds())
 	}
 }
+
+// identityFrom returns the identity api_auth established for r, or nil.
+func identityFrom(r *http.Request) *gateway.Identity { return gateway.IdentityFrom(r) }
+
+// clientIP returns the client address Caddy determined, or the zero Addr.
+func clientIP(r *http.Request) netip.Addr { return gateway.ClientIP(r) }

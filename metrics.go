@@ -7,7 +7,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/apigate/caddy-apigate/internal/gateway"
-	"github.com/apigate/caddy-apigate/limiter"
 )
 
 // The shared collectors live in internal/gateway; these names are the
@@ -16,7 +15,6 @@ var (
 	metricsOnce     sync.Once
 	decisions       = gateway.Decisions
 	keyEvents       = gateway.KeyEvents
-	idpRequests     = gateway.IdPRequests
 	handlerDuration = gateway.HandlerDuration
 )
 
@@ -27,20 +25,3 @@ func registerMetrics(ctx caddy.Context, collectors ...prometheus.Collector) erro
 	return gateway.RegisterMetrics(ctx, collectors...)
 }
 
-// The collector of the lockout of api_auth.
-var (
-	authLockoutMetricsOnce sync.Once
-
-	// authLockouts counts the client addresses api_auth locked out.
-	authLockouts prometheus.Counter
-)
-
-func authLockoutCollectors() []prometheus.Collector {
-	authLockoutMetricsOnce.Do(func() {
-		authLockouts = prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "caddy", Subsystem: "apigate", Name: "auth_lockouts_total",
-			Help: "Client addresses api_auth locked out after failed authentications.",
-		})
-	})
-	return []prometheus.Collector{authLockouts, limiter.BackendErrors}
-}

@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
+	"github.com/apigate/caddy-apigate/authn"
 	"github.com/apigate/caddy-apigate/authz"
 	"github.com/apigate/caddy-apigate/cache"
 	"github.com/apigate/caddy-apigate/limiter"
@@ -18,15 +19,15 @@ import (
 
 func init() {
 	caddy.RegisterModule(App{})
-	caddy.RegisterModule(Auth{})
-	caddy.RegisterModule(APIKeyMethod{})
-	caddy.RegisterModule(JWTMethod{})
-	caddy.RegisterModule(IntrospectMethod{})
-	caddy.RegisterModule(ClientCertMethod{})
-	caddy.RegisterModule(JWKSHandler{})
+	caddy.RegisterModule(authn.Auth{})
+	caddy.RegisterModule(authn.APIKeyMethod{})
+	caddy.RegisterModule(authn.JWTMethod{})
+	caddy.RegisterModule(authn.IntrospectMethod{})
+	caddy.RegisterModule(authn.ClientCertMethod{})
+	caddy.RegisterModule(authn.JWKSHandler{})
 	caddy.RegisterModule(authz.Authorize{})
 	caddy.RegisterModule(authz.MatchScope{})
-	caddy.RegisterModule(KeyRotate{})
+	caddy.RegisterModule(authn.KeyRotate{})
 	caddy.RegisterModule(adminAPI{})
 	caddy.RegisterModule(cache.Cache{})
 	caddy.RegisterModule(limiter.RateLimit{})

@@ -37,14 +37,8 @@ func writeProblem(w http.ResponseWriter, status int, body []byte) error {
 // Answers that do not depend on the request.
 var (
 	bodyUnauthenticated = problemBody(http.StatusUnauthorized, "this API requires authentication: send an API key or a bearer token")
-	bodyInvalidCred     = problemBody(http.StatusUnauthorized, "the credential sent is not valid")
-	bodyAmbiguous       = problemBody(http.StatusUnauthorized, "the request carries more than one credential")
-	bodyIPNotAllowed    = problemBody(http.StatusForbidden, "this key may not be used from the client's address")
-	bodyIdPUnavailable  = problemBody(http.StatusServiceUnavailable, "the credential could not be checked now; retry later")
 )
 
 const (
-	challengeBare    = `Bearer realm="api"`
-	challengeInvalid = `Bearer realm="api", error="invalid_token"`
-	challengeRequest = `Bearer realm="api", error="invalid_request"`
+	challengeBare = `Bearer realm="api"`
 )

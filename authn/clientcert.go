@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -33,19 +34,20 @@ var ConsumerFields = []string{"subject.common_name", "subject", "san.dns", "san.
 // ErrCertNotVerified is a client certificate the server did not verify.
 var ErrCertNotVerified = &Rejection{Status: 401, Code: "invalid_token", Reason: "client certificate not verified", Label: "cert_not_verified"}
 
-// Init checks the configuration.
-func (c *ClientCert) Init() error {
+// Init fills the default consumer and prepares the method; check the
+// consumer field with CheckConsumerField first.
+func (c *ClientCert) Init() {
 	if c.Consumer == "" {
 		c.Consumer = "subject.common_name"
 	}
-	ok := false
-	for _, f := range ConsumerFields {
-		ok = ok || f == c.Consumer
-	}
-	if !ok {
-		return fmt.Errorf("client_cert: consumer %q is not one of %s", c.Consumer, strings.Join(ConsumerFields, ", "))
-	}
 	c.scopeString = strings.Join(c.Scopes, " ")
+}
+
+// CheckConsumerField returns why field is not one of ConsumerFields, or nil.
+func CheckConsumerField(field string) error {
+	if !slices.Contains(ConsumerFields, field) {
+		return fmt.Errorf("client_cert: consumer %q is not one of %s", field, strings.Join(ConsumerFields, ", "))
+	}
 	return nil
 }
 

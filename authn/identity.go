@@ -1,6 +1,11 @@
-// Package authn turns credentials into identities: it finds a credential in a
-// request, checks it, and removes it from the request so the upstream never sees
-// it. It does not depend on Caddy; time and the client address are passed in.
+// Package authn is who is calling: the api_auth handler and its methods
+// (api_key, jwt, introspect, client_cert), its lockout and upstream_token, and
+// the api_jwks and api_key_rotate handlers, with their Caddyfile grammar.
+//
+// Beneath the Caddy modules, the logic does not depend on Caddy (APIKey, JWT,
+// RemoteKeys, Introspector, ClientCert, Signer, TokenCache): it finds a
+// credential in a request, checks it, and removes it from the request so the
+// upstream never sees it; time and the client address are passed in.
 package authn
 
 import (

@@ -154,60 +154,78 @@ func (k *jwk) verifyKey() (*VerifyKey, error) {
 	if len(k.Kid) > MaxKidLen {
 		return nil, errors.New("kid too long")
 	}
-	vk := &VerifyKey{ID: k.Kid}
+	var (
+		key  any
+		algs []string
+		err  error
+	)
 	switch k.Kty {
 	case "RSA":
-		n, err := b64int(k.N)
-		if err != nil {
-			return nil, err
-		}
-		e, err := b64int(k.E)
-		if err != nil {
-			return nil, err
-		}
-		if n.BitLen() < 2048 || n.BitLen() > 8192 || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 || e.Int64()%2 == 0 {
-			return nil, errors.New("weak or invalid RSA key")
-		}
-		vk.Key = &rsa.PublicKey{N: n, E: int(e.Int64())}
-		vk.Algs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+		key, algs, err = k.rsaKey()
 	case "EC":
-		var curve elliptic.Curve
-		var alg string
-		switch k.Crv {
-		case "P-256":
-			curve, alg = elliptic.P256(), "ES256"
-		case "P-384":
-			curve, alg = elliptic.P384(), "ES384"
-		case "P-521":
-			curve, alg = elliptic.P521(), "ES512"
-		default:
-			return nil, errors.New("unsupported curve")
-		}
-		pub, err := ecPublic(curve, k.X, k.Y)
-		if err != nil {
-			return nil, err
-		}
-		vk.Key, vk.Algs = pub, []string{alg}
+		key, algs, err = k.ecKey()
 	case "OKP":
-		if k.Crv != "Ed25519" {
-			return nil, errors.New("unsupported curve")
-		}
-		x, err := base64.RawURLEncoding.DecodeString(k.X)
-		if err != nil || len(x) != ed25519.PublicKeySize {
-			return nil, errors.New("invalid Ed25519 key")
-		}
-		vk.Key, vk.Algs = ed25519.PublicKey(x), []string{"EdDSA"}
+		key, algs, err = k.okpKey()
 	default:
 		return nil, nil
 	}
+	if err != nil {
+		return nil, err
+	}
 	if k.Alg != "" {
 		// The key names its algorithm: only that one.
-		if !slices.Contains(vk.Algs, k.Alg) {
+		if !slices.Contains(algs, k.Alg) {
 			return nil, errors.New("alg does not fit the key")
 		}
-		vk.Algs = []string{k.Alg}
+		algs = []string{k.Alg}
 	}
-	return vk, nil
+	return &VerifyKey{ID: k.Kid, Key: key, Algs: algs}, nil
+}
+
+func (k *jwk) rsaKey() (any, []string, error) {
+	n, err := b64int(k.N)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := b64int(k.E)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n.BitLen() < 2048 || n.BitLen() > 8192 || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 || e.Int64()%2 == 0 {
+		return nil, nil, errors.New("weak or invalid RSA key")
+	}
+	return &rsa.PublicKey{N: n, E: int(e.Int64())}, []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}, nil
+}
+
+func (k *jwk) ecKey() (any, []string, error) {
+	var curve elliptic.Curve
+	var alg string
+	switch k.Crv {
+	case "P-256":
+		curve, alg = elliptic.P256(), "ES256"
+	case "P-384":
+		curve, alg = elliptic.P384(), "ES384"
+	case "P-521":
+		curve, alg = elliptic.P521(), "ES512"
+	default:
+		return nil, nil, errors.New("unsupported curve")
+	}
+	pub, err := ecPublic(curve, k.X, k.Y)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pub, []string{alg}, nil
+}
+
+func (k *jwk) okpKey() (any, []string, error) {
+	if k.Crv != "Ed25519" {
+		return nil, nil, errors.New("unsupported curve")
+	}
+	x, err := base64.RawURLEncoding.DecodeString(k.X)
+	if err != nil || len(x) != ed25519.PublicKeySize {
+		return nil, nil, errors.New("invalid Ed25519 key")
+	}
+	return ed25519.PublicKey(x), []string{"EdDSA"}, nil
 }
 
 func ecPublic(curve elliptic.Curve, xs, ys string) (*ecdsa.PublicKey, error) {

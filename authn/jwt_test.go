@@ -458,6 +458,30 @@ func TestJWKSRotationThroughUnknownKid(t *testing.T) {
 	}
 }
 
+// TestJWKSKeyPublishedAfterRefresh: a scheduled (or start, or reload)
+// fetch does not start unknown_kid_interval, so a token signed with a key the
+// provider publishes right after it is accepted on its first use; fetches
+// caused by unknown kids are still at most one per interval.
+func TestJWKSKeyPublishedAfterRefresh(t *testing.T) {
+	old, next := newES256(t, "k1"), newES256(t, "k2")
+	p := newIDP(t, old)
+	remote := p.remote()
+	v := newVerifier(t, remote)
+	if err := remote.Refresh(context.Background(), t0); err != nil {
+		t.Fatal(err)
+	}
+	p.setKeys(old, next)
+	if _, err := v.Verify(context.Background(), next.sign(t, goodClaims(), nil), t0.Add(time.Second)); err != nil {
+		t.Fatalf("a key published right after the refresh: %v", err)
+	}
+	if _, err := v.Verify(context.Background(), next.sign(t, goodClaims(), map[string]any{"kid": "rnd-1"}), t0.Add(2*time.Second)); err != ErrUnknownKey {
+		t.Fatalf("a random kid within the interval: %v", err)
+	}
+	if n := p.fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2 (the refresh and the first unknown kid)", n)
+	}
+}
+
 func TestJWKSRandomKidFlood(t *testing.T) {
 	es := newES256(t, "es")
 	p := newIDP(t, es)

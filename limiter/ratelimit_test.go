@@ -410,3 +410,5 @@ func BenchmarkRateLimitHandler(b *testing.B) {
 		}
 	}
 }
+
+func (*fakeApp) Locker(string) (gateway.Locker, error) { return nil, nil }

@@ -25,6 +25,10 @@ type App interface {
 	// NoteGraceUse records that a key in its grace period was used, for the
 	// key.used_in_grace event (at most once an hour per key).
 	NoteGraceUse(keyID, consumer string, now time.Time)
+	// Locker returns the lockout state named name (a name that identifies
+	// the lockout's configuration), kept across config reloads while a
+	// config uses it, and released with the app.
+	Locker(name string) (Locker, error)
 }
 
 // AppFrom returns the api_gateway app of the config being provisioned, loading

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -69,6 +70,46 @@ func ParseDuration(d *caddyfile.Dispenser) (caddy.Duration, error) {
 		return 0, d.Errf("invalid duration %q: must not be negative", s)
 	}
 	return caddy.Duration(dur), nil
+}
+
+// ParseCount reads exactly one argument that is a whole number, 0 or more.
+func ParseCount(d *caddyfile.Dispenser) (int, error) {
+	s, err := OneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || s[0] == '+' {
+		return 0, d.Errf("invalid number %q: want a whole number, such as 10000", s)
+	}
+	return n, nil
+}
+
+// ParseRate reads the next argument as a rate, N/W: N events (a whole number,
+// 1 or more) per window W (a duration such as 1s, 1m, 1h or 1d; a unit alone,
+// as in 100/m, means one of it). More arguments may follow. Bounds that depend
+// on what the rate limits are the caller's Validate.
+func ParseRate(d *caddyfile.Dispenser) (n int, window time.Duration, err error) {
+	if !d.NextArg() {
+		return 0, 0, d.ArgErr()
+	}
+	s := d.Val()
+	bad := d.Errf("invalid rate %q: want events/window, such as 100/1m", s)
+	num, win, ok := strings.Cut(s, "/")
+	if !ok || num == "" || num[0] == '+' {
+		return 0, 0, bad
+	}
+	if n, err = strconv.Atoi(num); err != nil || n < 1 {
+		return 0, 0, bad
+	}
+	if win != "" && (win[0] < '0' || win[0] > '9') {
+		win = "1" + win
+	}
+	dur, err := caddy.ParseDuration(win)
+	if err != nil || dur <= 0 {
+		return 0, 0, bad
+	}
+	return n, dur, nil
 }
 
 // ParseSize reads exactly one size argument (1MB, 512KiB, 1048576), as

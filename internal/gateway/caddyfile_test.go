@@ -3,6 +3,7 @@ package gateway
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -80,5 +81,45 @@ func TestBlock(t *testing.T) {
 	}, "a")
 	if err == nil || !strings.Contains(err.Error(), `x: unrecognized subdirective "c"`) {
 		t.Errorf("repeatable and unknown: %v", err)
+	}
+}
+
+func TestParseRateAndCount(t *testing.T) {
+	for _, tt := range []struct {
+		input  string
+		n      int
+		window time.Duration
+		err    string
+	}{
+		{"x 10/1m", 10, time.Minute, ""},
+		{"x 5/m", 5, time.Minute, ""},
+		{"x 1/2d", 1, 48 * time.Hour, ""},
+		{"x 10", 0, 0, `invalid rate "10"`},
+		{"x 0/1m", 0, 0, "invalid rate"},
+		{"x +3/1m", 0, 0, "invalid rate"},
+		{"x 3/-1m", 0, 0, "invalid rate"},
+		{"x 3/soon", 0, 0, "invalid rate"},
+		{"x", 0, 0, "wrong argument count"},
+	} {
+		d := caddyfile.NewTestDispenser(tt.input)
+		d.Next()
+		n, w, err := ParseRate(d)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "Testfile:1") {
+				t.Errorf("%q: error %v, want one containing %q and the line", tt.input, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || n != tt.n || w != tt.window {
+			t.Errorf("%q: %d %s %v", tt.input, n, w, err)
+		}
+	}
+	for input, want := range map[string]int{"x 0": 0, "x 10000": 10000, "x -1": -1, "x +1": -1, "x many": -1, "x 1 2": -1} {
+		d := caddyfile.NewTestDispenser(input)
+		d.Next()
+		n, err := ParseCount(d)
+		if (want < 0) != (err != nil) || want >= 0 && n != want {
+			t.Errorf("%q: %d %v", input, n, err)
+		}
 	}
 }

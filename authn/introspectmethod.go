@@ -1,4 +1,4 @@
-package apigate
+package authn
 
 import (
 	"errors"
@@ -9,14 +9,16 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/apigate/caddy-apigate/authn"
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 // IntrospectMethod authenticates Bearer tokens through the identity provider's
 // OAuth 2.0 token introspection endpoint, RFC 7662 (method "introspect").
 // Only the configured URL is ever called. Answers are cached by a hash of the
-// token, never past the token's exp; a provider that cannot be reached gets
-// the caller a 503 with Retry-After, never a pass.
+// token, never past the token's exp, in a cache that belongs to the method's
+// configuration and survives config reloads that keep it (a reload does not
+// send each active token back to the provider); a provider that cannot be
+// reached gets the caller a 503 with Retry-After, never a pass.
 //
 // Listed after a jwt method, it receives the Bearer tokens that are not JWTs
 // (opaque tokens); listed first, it receives every Bearer token.
@@ -64,7 +66,8 @@ type IntrospectMethod struct {
 	// Claims names other members to expose as {http.auth.user.<name>}.
 	Claims []string `json:"claims,omitempty"`
 
-	in *authn.Introspector
+	in       *Introspector
+	cacheKey string // in tokenCaches
 }
 
 // CaddyModule returns the Caddy module information.
@@ -75,9 +78,10 @@ func (IntrospectMethod) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision fills the defaults and prepares the client.
+// Provision fills the defaults, expands the client credentials and prepares
+// the client on the pooled answer cache.
 func (m *IntrospectMethod) Provision(ctx caddy.Context) error {
-	if err := registerMetrics(ctx, idpRequests); err != nil {
+	if err := gateway.RegisterMetrics(ctx); err != nil {
 		return err
 	}
 	if m.Cache == 0 {
@@ -95,17 +99,13 @@ func (m *IntrospectMethod) Provision(ctx caddy.Context) error {
 	if m.AuthMethod == "" {
 		m.AuthMethod = "client_secret_basic"
 	}
-	if err := m.validate(); err != nil {
-		return err
-	}
 	repl := caddy.NewReplacer()
-	m.in = &authn.Introspector{
+	m.in = &Introspector{
 		URL:           m.URL,
 		ClientID:      repl.ReplaceAll(m.ClientID, ""),
 		ClientSecret:  repl.ReplaceAll(m.ClientSecret, ""),
 		AuthPost:      m.AuthMethod == "client_secret_post",
-		Client:        authn.NewHTTPClient(time.Duration(m.Timeout)),
-		Cache:         authn.NewTokenCache(m.CacheSize),
+		Client:        NewHTTPClient(time.Duration(m.Timeout)),
 		CacheTTL:      time.Duration(m.Cache),
 		NegativeTTL:   time.Duration(m.NegativeCache),
 		Issuer:        m.Issuer,
@@ -115,54 +115,74 @@ func (m *IntrospectMethod) Provision(ctx caddy.Context) error {
 		Claims:        m.Claims,
 		Observe:       observeIdP("introspect"),
 	}
-	if m.in.ClientSecret == "" {
-		return errors.New("introspect: client_secret is empty (is its environment variable set?)")
+	key := m.poolKey()
+	cache, err := loadCache(key, m.CacheSize)
+	if err != nil {
+		return err
 	}
+	m.in.Cache, m.cacheKey = cache, key
 	return nil
 }
 
-// Validate checks the configuration.
-func (m *IntrospectMethod) Validate() error { return m.validate() }
+// poolKey names the method's answer cache: every setting that decides what
+// an answer is worth, the client credentials included (hashed).
+func (m *IntrospectMethod) poolKey() string {
+	in := m.in
+	return configKey("introspect", in.URL, in.ClientID, in.ClientSecret, in.AuthPost,
+		m.Cache, m.NegativeCache, m.CacheSize, m.Issuer, m.Audience,
+		m.ConsumerClaim, m.ScopesClaim, m.Claims)
+}
 
-func (m *IntrospectMethod) validate() error {
-	if err := authn.CheckFetchURL(m.URL); err != nil {
+// Validate checks the configuration.
+func (m *IntrospectMethod) Validate() error {
+	if err := CheckFetchURL(m.URL); err != nil {
 		return fmt.Errorf("introspect: url: %w", err)
 	}
 	if m.ClientID == "" || m.ClientSecret == "" {
 		return errors.New("introspect: client_id and client_secret are required")
 	}
+	if m.in.ClientSecret == "" {
+		return errors.New("introspect: client_secret is empty (is its environment variable set?)")
+	}
 	switch m.AuthMethod {
-	case "", "client_secret_basic", "client_secret_post":
+	case "client_secret_basic", "client_secret_post":
 	default:
 		return fmt.Errorf("introspect: auth_method %q is not client_secret_basic or client_secret_post", m.AuthMethod)
 	}
-	for name, d := range map[string]caddy.Duration{"cache": m.Cache, "negative_cache": m.NegativeCache, "timeout": m.Timeout} {
-		if d < 0 {
-			return fmt.Errorf("introspect: %s must not be negative", name)
-		}
+	if err := checkClaims("introspect", m.Claims); err != nil {
+		return err
 	}
-	if m.CacheSize < 0 {
-		return errors.New("introspect: cache_size must not be negative")
-	}
-	for _, c := range m.Claims {
-		if reservedPlaceholder(c) || c == "" {
-			return fmt.Errorf("introspect: claim %q cannot be exposed: its placeholder name is taken", c)
-		}
-	}
-	return nil
+	return checkNotNegative("introspect", m.CacheSize, map[string]caddy.Duration{
+		"cache": m.Cache, "negative_cache": m.NegativeCache, "timeout": m.Timeout})
 }
 
+// TakesBearer reports that the method reads Bearer tokens (BearerTaker).
+func (m *IntrospectMethod) TakesBearer() bool { return true }
+
 // Authenticate introspects the request's Bearer token.
-func (m *IntrospectMethod) Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*authn.Identity, error) {
+func (m *IntrospectMethod) Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*Identity, error) {
 	return m.in.Authenticate(r, clientIP, now)
 }
 
 // Carriers returns where the method reads tokens.
-func (m *IntrospectMethod) Carriers() authn.Carriers { return m.in.Carriers() }
+func (m *IntrospectMethod) Carriers() Carriers { return m.in.Carriers() }
+
+// Cleanup releases the pooled answer cache; it works after a failed
+// Provision too.
+func (m *IntrospectMethod) Cleanup() error {
+	if m.cacheKey == "" {
+		return nil
+	}
+	_, err := tokenCaches.Delete(m.cacheKey)
+	m.cacheKey = ""
+	return err
+}
 
 // Interface guards
 var (
-	_ caddy.Provisioner = (*IntrospectMethod)(nil)
-	_ caddy.Validator   = (*IntrospectMethod)(nil)
-	_ AuthMethod        = (*IntrospectMethod)(nil)
+	_ caddy.Provisioner  = (*IntrospectMethod)(nil)
+	_ caddy.Validator    = (*IntrospectMethod)(nil)
+	_ caddy.CleanerUpper = (*IntrospectMethod)(nil)
+	_ AuthMethod         = (*IntrospectMethod)(nil)
+	_ BearerTaker        = (*IntrospectMethod)(nil)
 )

@@ -1,13 +1,14 @@
-package apigate
+package authn
 
 import (
+	"errors"
 	"net/http"
 	"net/netip"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/apigate/caddy-apigate/authn"
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 // ClientCertMethod authenticates callers by the TLS client certificate Caddy
@@ -28,7 +29,7 @@ type ClientCertMethod struct {
 	// Default: none.
 	Scopes []string `json:"scopes,omitempty"`
 
-	cc *authn.ClientCert
+	cc *ClientCert
 }
 
 // CaddyModule returns the Caddy module information.
@@ -39,25 +40,37 @@ func (ClientCertMethod) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision prepares the method.
+// Provision fills the default and prepares the method.
 func (m *ClientCertMethod) Provision(caddy.Context) error {
-	m.cc = &authn.ClientCert{Consumer: m.Consumer, Scopes: m.Scopes}
-	return m.cc.Init()
+	if m.Consumer == "" {
+		m.Consumer = "subject.common_name"
+	}
+	m.cc = &ClientCert{Consumer: m.Consumer, Scopes: m.Scopes}
+	m.cc.Init()
+	return nil
 }
 
 // Validate checks the configuration.
 func (m *ClientCertMethod) Validate() error {
-	return (&authn.ClientCert{Consumer: m.Consumer}).Init()
+	if err := CheckConsumerField(m.Consumer); err != nil {
+		return err
+	}
+	for _, s := range m.Scopes {
+		if why := gateway.CheckScope(s); why != "" {
+			return errors.New("client_cert: " + why)
+		}
+	}
+	return nil
 }
 
 // Authenticate returns the identity of the verified client certificate.
-func (m *ClientCertMethod) Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*authn.Identity, error) {
+func (m *ClientCertMethod) Authenticate(r *http.Request, clientIP netip.Addr, now time.Time) (*Identity, error) {
 	return m.cc.Authenticate(r, clientIP, now)
 }
 
 // Carriers returns none: the certificate is the connection's, not the
 // request's.
-func (m *ClientCertMethod) Carriers() authn.Carriers { return m.cc.Carriers() }
+func (m *ClientCertMethod) Carriers() Carriers { return m.cc.Carriers() }
 
 // Interface guards
 var (

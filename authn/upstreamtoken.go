@@ -1,9 +1,10 @@
-package apigate
+package authn
 
 import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -11,7 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/apigate/caddy-apigate/authn"
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 // UpstreamTokenConfig makes api_auth hand the upstream a short-lived JWT of
@@ -34,12 +35,26 @@ type UpstreamTokenConfig struct {
 	// Issuer is the token's "iss". Default: caddy-apigate.
 	Issuer string `json:"issuer,omitempty"`
 
-	minter *authn.UpstreamMinter
+	header string // Header, canonical
+	minter *UpstreamMinter
 }
 
-var bodyTokenUnavailable = problemBody(http.StatusServiceUnavailable, "the gateway could not sign a token for the upstream; retry later")
+// signerApp is the part of the api_gateway app that signs tokens: the
+// gateway's signing keys (its signing option), kept in Caddy's storage.
+type signerApp interface {
+	Signer() (*Signer, error)
+}
 
-func (u *UpstreamTokenConfig) provision(ctx caddy.Context) error {
+// signerOf returns the gateway's signer.
+func signerOf(app gateway.App) (*Signer, error) {
+	sa, ok := app.(signerApp)
+	if !ok {
+		return nil, fmt.Errorf("the api_gateway app (%T) signs no tokens", app)
+	}
+	return sa.Signer()
+}
+
+func (u *UpstreamTokenConfig) provision(app gateway.App) error {
 	if u.Header == "" {
 		u.Header = "X-Apigate-Token"
 	}
@@ -49,28 +64,22 @@ func (u *UpstreamTokenConfig) provision(ctx caddy.Context) error {
 	if u.Issuer == "" {
 		u.Issuer = "caddy-apigate"
 	}
-	if err := u.validate(); err != nil {
-		return err
-	}
-	u.Header = http.CanonicalHeaderKey(u.Header)
-	app, err := appFrom(ctx)
-	if err != nil {
-		return err
-	}
-	signer, err := app.Signer()
+	u.header = http.CanonicalHeaderKey(u.Header)
+	signer, err := signerOf(app)
 	if err != nil {
 		return fmt.Errorf("upstream_token: %w", err)
 	}
-	u.minter = &authn.UpstreamMinter{Signer: signer, Issuer: u.Issuer, Audience: u.Audience, TTL: time.Duration(u.TTL)}
+	u.minter = &UpstreamMinter{Signer: signer, Issuer: u.Issuer, Audience: u.Audience, TTL: time.Duration(u.TTL)}
 	return nil
 }
 
-func (u *UpstreamTokenConfig) validate() error {
-	if u.Header != "" && !validToken(u.Header) {
+// Validate checks the configuration.
+func (u *UpstreamTokenConfig) Validate() error {
+	if !validToken(u.Header) {
 		return fmt.Errorf("upstream_token: header %q is not a valid header name", u.Header)
 	}
-	if u.TTL < 0 || time.Duration(u.TTL) > authn.MaxUpstreamTTL {
-		return fmt.Errorf("upstream_token: ttl must be between 1s and %s", authn.MaxUpstreamTTL)
+	if u.TTL <= 0 || time.Duration(u.TTL) > MaxUpstreamTTL {
+		return fmt.Errorf("upstream_token: ttl must be between 1s and %s", MaxUpstreamTTL)
 	}
 	if u.Audience == "" {
 		return errors.New("upstream_token: audience is required")
@@ -78,20 +87,19 @@ func (u *UpstreamTokenConfig) validate() error {
 	return nil
 }
 
-// apply sets the upstream token on r; it answers 503 itself when it cannot.
-func (a *Auth) applyUpstreamToken(w http.ResponseWriter, r *http.Request, id *authn.Identity, now time.Time) (ok bool, err error) {
-	u := a.UpstreamToken
-	r.Header.Del(u.Header)
+// apply sets the upstream token on r, replacing any value the client sent;
+// it reports false when it could not sign one.
+func (u *UpstreamTokenConfig) apply(r *http.Request, id *Identity, now time.Time, logger *zap.Logger) bool {
+	delete(r.Header, u.header)
 	tok, err := u.minter.Mint(id, now)
 	if err != nil {
-		if c := a.logger.Check(zapcore.ErrorLevel, "signing the upstream token failed"); c != nil {
+		if c := logger.Check(zapcore.ErrorLevel, "signing the upstream token failed"); c != nil {
 			c.Write(zap.Error(err))
 		}
-		w.Header().Set("Retry-After", "5")
-		return false, writeProblem(w, http.StatusServiceUnavailable, bodyTokenUnavailable)
+		return false
 	}
-	r.Header.Set(u.Header, tok)
-	return true, nil
+	r.Header[u.header] = []string{tok}
+	return true
 }
 
 // JWKSHandler serves the public keys the gateway signs upstream tokens with,
@@ -99,8 +107,10 @@ func (a *Auth) applyUpstreamToken(w http.ResponseWriter, r *http.Request, id *au
 // no directive order: place it in a route or handle block, e.g.
 // `handle /.well-known/jwks.json { api_jwks }`.
 type JWKSHandler struct {
-	signer *authn.Signer
+	signer *Signer
 	maxAge string
+	gate   *gateway.Gate
+	method *gateway.Answer
 }
 
 // CaddyModule returns the Caddy module information.
@@ -113,30 +123,38 @@ func (JWKSHandler) CaddyModule() caddy.ModuleInfo {
 
 // Provision connects the handler to the gateway's signer.
 func (h *JWKSHandler) Provision(ctx caddy.Context) error {
-	app, err := appFrom(ctx)
+	g, err := gateway.NewGate(ctx, "api_jwks", gateway.Enforce)
 	if err != nil {
 		return err
 	}
-	h.signer, err = app.Signer()
+	h.gate = g
+	h.method = g.Answer(http.StatusMethodNotAllowed, "method_not_allowed", "only GET and HEAD are allowed here", "Allow", "GET, HEAD")
+	app, err := gateway.AppFrom(ctx)
+	if err != nil {
+		return err
+	}
+	h.signer, err = signerOf(app)
 	if err != nil {
 		return fmt.Errorf("api_jwks: %w", err)
 	}
 	// Caches must see a new key before its first use: half the publish-ahead.
-	h.maxAge = fmt.Sprintf("public, max-age=%d", int(h.signer.PublishAhead()/2/time.Second))
+	h.maxAge = "public, max-age=" + strconv.Itoa(int(h.signer.PublishAhead()/2/time.Second))
 	return nil
 }
 
 func (h *JWKSHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	start := time.Now()
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		return writeProblem(w, http.StatusMethodNotAllowed, bodyMethodNotAllowed)
+		_, err := h.gate.Reject(w, r, h.method)
+		return err
 	}
+	h.gate.Pass(start)
 	doc := h.signer.JWKS()
 	hd := w.Header()
 	hd.Set("Content-Type", "application/jwk-set+json")
 	hd.Set("Cache-Control", h.maxAge)
 	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Content-Length", fmt.Sprint(len(doc)))
+	hd.Set("Content-Length", strconv.Itoa(len(doc)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return nil
@@ -144,8 +162,6 @@ func (h *JWKSHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyh
 	_, err := w.Write(doc)
 	return err
 }
-
-var bodyMethodNotAllowed = problemBody(http.StatusMethodNotAllowed, "only GET and HEAD are allowed here")
 
 // Interface guards
 var (

@@ -1,0 +1,78 @@
+package authn
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/apigate/caddy-apigate/internal/gateway"
+)
+
+// answers are api_auth's refusals, built once at provision. Unknown, revoked,
+// expired, mistyped and malformed credentials get the same bytes: only the
+// reason in the metrics, the log and the audit record tells them apart.
+type answers struct {
+	none, lockedOut, signing *gateway.Answer
+	invalid, unavailable     *gateway.Answer
+	byRejection              map[*Rejection]*gateway.Answer
+}
+
+// rejections are the refusals the methods of this package make, each
+// answered under its own reason.
+var rejections = []*Rejection{
+	ErrMalformed, ErrAmbiguous, ErrUnknown, ErrMismatch, ErrRevoked, ErrExpired, ErrIPNotAllowed,
+	ErrInvalidToken, ErrUnknownKey, ErrNotYetValid, ErrClaims,
+	ErrIdPUnavailable, ErrInactive, ErrCertNotVerified,
+}
+
+const (
+	detailInvalid     = "the credential sent is not valid"
+	detailUnavailable = "the credential could not be checked now; retry later"
+)
+
+func newAnswers(g *gateway.Gate) *answers {
+	as := &answers{
+		none: g.Answer(http.StatusUnauthorized, "no_credential", gateway.DetailUnauthenticated,
+			"WWW-Authenticate", gateway.ChallengeBare),
+		lockedOut: g.Answer(http.StatusTooManyRequests, "locked_out",
+			"too many failed authentications from this address; retry after the time in Retry-After"),
+		signing: g.Answer(http.StatusServiceUnavailable, "upstream_token_failed",
+			"the gateway could not sign a token for the upstream; retry later", "Retry-After", "5"),
+		byRejection: make(map[*Rejection]*gateway.Answer, len(rejections)),
+	}
+	for _, rej := range rejections {
+		as.byRejection[rej] = answerOf(g, rej)
+	}
+	as.invalid, as.unavailable = as.byRejection[ErrInvalidToken], as.byRejection[ErrIdPUnavailable]
+	return as
+}
+
+func answerOf(g *gateway.Gate, rej *Rejection) *gateway.Answer {
+	switch {
+	case rej == ErrAmbiguous:
+		return g.Answer(http.StatusUnauthorized, rej.Label, "the request carries more than one credential",
+			"WWW-Authenticate", gateway.ChallengeRequest)
+	case rej == ErrIPNotAllowed:
+		return g.Answer(http.StatusForbidden, rej.Label, "this key may not be used from the client's address")
+	case rej.Status == http.StatusServiceUnavailable:
+		// Not the caller's fault, and worth a retry.
+		return g.Answer(http.StatusServiceUnavailable, rej.Label, detailUnavailable, "Retry-After", "5")
+	}
+	return g.Answer(http.StatusUnauthorized, rej.Label, detailInvalid, "WWW-Authenticate", gateway.ChallengeInvalid)
+}
+
+// of returns the answer to rej. A rejection of a method from another package
+// gets the answer of its status, under the reason of the generic one.
+func (as *answers) of(rej *Rejection) *gateway.Answer {
+	if a, ok := as.byRejection[rej]; ok {
+		return a
+	}
+	if rej.Status == http.StatusServiceUnavailable {
+		return as.unavailable
+	}
+	return as.invalid
+}
+
+// retryAfter is d in whole seconds, rounded up, at least 1.
+func retryAfter(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}
