@@ -24,4 +24,3 @@ func buildMetrics() {}
 func registerMetrics(ctx caddy.Context, collectors ...prometheus.Collector) error {
 	return gateway.RegisterMetrics(ctx, collectors...)
 }
-
