@@ -222,7 +222,7 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 
 func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *authn.Identity) {
 	gateway.SetIdentity(r, id)
-	annotateIdentity(r, id)
+	gateway.AnnotateIdentity(r, id)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", id.Consumer)
 		repl.Set("http.auth.user.scopes", id.ScopeString)

@@ -10,6 +10,8 @@ package apigate
 import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/apigate/caddy-apigate/inspect"
 )
 
 func init() {
@@ -26,7 +28,7 @@ func init() {
 	caddy.RegisterModule(adminAPI{})
 	caddy.RegisterModule(Cache{})
 	caddy.RegisterModule(RateLimit{})
-	caddy.RegisterModule(Inspect{})
+	caddy.RegisterModule(inspect.Inspect{})
 
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)

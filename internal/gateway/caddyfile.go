@@ -84,6 +84,18 @@ func ParseSize(d *caddyfile.Dispenser) (int64, error) {
 	return int64(size), nil
 }
 
+// ParseMode reads the one argument of `mode enforce|report`.
+func ParseMode(d *caddyfile.Dispenser) (Mode, error) {
+	s, err := OneArg(d)
+	if err != nil {
+		return "", err
+	}
+	if s == "" || Mode(s).Validate() != nil {
+		return "", d.Errf("%v", modeError(s))
+	}
+	return Mode(s), nil
+}
+
 // ParseScopes reads the remaining arguments as scopes, at least one. A scope
 // is one token of the scope grammar (keystore.ValidScope): scopes are
 // separated by spaces, so a comma or an equals sign inside one is a mistake

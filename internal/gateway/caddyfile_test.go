@@ -25,6 +25,11 @@ func TestParsers(t *testing.T) {
 		{"x", func(d *caddyfile.Dispenser) (any, error) { return ParseSize(d) }, nil, "wrong argument count"},
 		{"x orders:read,orders:write", func(d *caddyfile.Dispenser) (any, error) { return ParseScopes(d) }, nil, "contains a comma"},
 		{"x scope=orders:read", func(d *caddyfile.Dispenser) (any, error) { return ParseScopes(d) }, nil, "contains '='"},
+		{"x report", func(d *caddyfile.Dispenser) (any, error) { v, err := ParseMode(d); return string(v), err }, "report", ""},
+		{"x enforce", func(d *caddyfile.Dispenser) (any, error) { v, err := ParseMode(d); return string(v), err }, "enforce", ""},
+		{"x shadow", func(d *caddyfile.Dispenser) (any, error) { return ParseMode(d) }, nil, `mode "shadow": want enforce or report`},
+		{`x ""`, func(d *caddyfile.Dispenser) (any, error) { return ParseMode(d) }, nil, `want enforce or report`},
+		{"x", func(d *caddyfile.Dispenser) (any, error) { return ParseMode(d) }, nil, "wrong argument count"},
 		{"x a b", func(d *caddyfile.Dispenser) (any, error) { v, err := ParseScopes(d); return strings.Join(v, "|"), err }, "a|b", ""},
 	}
 	for _, tt := range tests {

@@ -34,7 +34,12 @@ func (m Mode) Validate() error {
 	case "", Enforce, Report:
 		return nil
 	}
-	return fmt.Errorf("mode %q: want enforce or report", string(m))
+	return modeError(string(m))
+}
+
+// modeError is the one wording of a mode that is not one.
+func modeError(s string) error {
+	return fmt.Errorf("mode %q: want enforce or report", s)
 }
 
 // Gate is one handler's door, built at provision time: it counts what the
