@@ -14,6 +14,7 @@ import (
 	"github.com/apigate/caddy-apigate/authn"
 	"github.com/apigate/caddy-apigate/authz"
 	"github.com/apigate/caddy-apigate/cache"
+	"github.com/apigate/caddy-apigate/inspect"
 	"github.com/apigate/caddy-apigate/limiter"
 )
 
@@ -31,7 +32,7 @@ func init() {
 	caddy.RegisterModule(adminAPI{})
 	caddy.RegisterModule(cache.Cache{})
 	caddy.RegisterModule(limiter.RateLimit{})
-	caddy.RegisterModule(Inspect{})
+	caddy.RegisterModule(inspect.Inspect{})
 
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)

@@ -93,7 +93,8 @@ func CheckPath(p string) PathProblem {
 }
 
 // checkSegment checks one segment; inner is false for the last one, which may
-// be empty (a trailing slash, or the root).
+// be empty (a trailing slash, or the root). It is one pass over the segment's
+// bytes, decoding escapes as it goes, and reads better whole.
 func checkSegment(seg string, inner bool) PathProblem {
 	if seg == "" {
 		if inner {

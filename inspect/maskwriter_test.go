@@ -1,4 +1,4 @@
-package apigate
+package inspect
 
 import (
 	"bytes"
@@ -16,6 +16,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 // compress encodes b with the content codings listed, in order.
@@ -130,7 +132,7 @@ func TestMaskRefusesWhatItCannotRead(t *testing.T) {
 		if err := in.ServeHTTP(w, r, next); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		var p problem
+		var p struct{ Status int }
 		if w.Code != 502 || json.Unmarshal(w.Body.Bytes(), &p) != nil || p.Status != 502 {
 			t.Errorf("%s: %d %q", c.name, w.Code, w.Body.String())
 		}
@@ -145,7 +147,7 @@ func TestMaskRefusesWhatItCannotRead(t *testing.T) {
 		if w.Header().Get("Content-Type") != "application/problem+json" {
 			t.Errorf("%s: Content-Type %q", c.name, w.Header().Get("Content-Type"))
 		}
-		if d, ok := decisionFrom(r); !ok || d.Handler != "api_inspect" || d.Reason != c.reason {
+		if d, ok := gateway.DecisionFrom(r); !ok || d.Handler != "api_inspect" || d.Reason != c.reason {
 			t.Errorf("%s: decision %+v", c.name, d)
 		}
 	}

@@ -1,24 +1,13 @@
-package apigate
+package inspect
 
 import (
 	"bufio"
-	"bytes"
-	"compress/flate"
-	"compress/gzip"
-	"compress/zlib"
-	"context"
-	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/klauspost/compress/zstd"
-
-	"github.com/apigate/caddy-apigate/inspect"
 )
 
 // maskBufferLimit is the largest response with a Content-Length that is
@@ -30,12 +19,12 @@ const maskBufferLimit = 64 << 10
 // (`gzip, gzip, ...` a hundred times is refused, not decoded).
 const maxCodings = 3
 
-// Answers that replace an upstream's answer that cannot be masked.
-var (
-	refusePartial = &refusal{http.StatusBadGateway, "response_partial",
-		problemBody(http.StatusBadGateway, "the upstream answered with partial content, which this API does not pass on unmasked")}
-	refuseEncoding = &refusal{http.StatusBadGateway, "response_encoding",
-		problemBody(http.StatusBadGateway, "the upstream answered in a content coding this API cannot read to mask")}
+// unmaskable is why an answer cannot be masked; each has its 502 (answers).
+type unmaskable uint8
+
+const (
+	unmaskablePartial  unmaskable = iota + 1 // partial content
+	unmaskableEncoding                       // a content coding that is not read, or does not decode
 )
 
 // dropUnmaskableAsks removes from r the headers that ask for an answer that
@@ -67,13 +56,14 @@ var unmaskableAsks = [...]string{"Accept-Encoding", "Range", "If-Range"}
 // maskResponseWriter masks response bodies on their way to the client: every
 // body except those of a declared binary type (binaryType). A compressed body
 // is decoded first (gzip, deflate, zstd); an answer that cannot be masked (a
-// 206, a body in another coding) is replaced by a 502 problem+json. 1xx, 204
-// and 304 answers pass. It never implements io.ReaderFrom, so every byte
-// goes through Write.
+// 206, a body in another coding) is replaced by a 502 problem+json, in report
+// mode too: a masked route never passes an unmasked body. 1xx, 204 and 304
+// answers pass. It never implements io.ReaderFrom, so every byte goes through
+// Write.
 type maskResponseWriter struct {
 	http.ResponseWriter
-	m *inspect.Masker
-	r *http.Request
+	in *Inspect
+	r  *http.Request
 
 	wroteHeader bool // the handler sent its header
 	sentHeader  bool // the header went to the client
@@ -84,7 +74,7 @@ type maskResponseWriter struct {
 	codings     []string // content codings to decode, in the order applied
 	derived     [len(bodyDerivedHeaders)][]string
 	buf         []byte
-	mw          *inspect.MaskWriter
+	mw          *MaskWriter
 	dec         *bodyDecoder
 }
 
@@ -100,17 +90,17 @@ const (
 // classify decides what happens to a response with this status and header.
 // An answer with no Content-Type, or one that cannot be parsed, is masked
 // as text.
-func classify(status int, h http.Header) (action maskAction, codings []string, ref *refusal) {
+func classify(status int, h http.Header) (action maskAction, codings []string, why unmaskable) {
 	switch status {
 	case http.StatusNoContent, http.StatusNotModified:
-		return maskPass, nil, nil
+		return maskPass, nil, 0
 	case http.StatusPartialContent:
 		// A part may begin or end inside a card or an address that only the
 		// whole body shows: never masked, never passed.
-		return maskRefuse, nil, refusePartial
+		return maskRefuse, nil, unmaskablePartial
 	}
 	if binaryType(h.Get("Content-Type")) {
-		return maskPass, nil, nil
+		return maskPass, nil, 0
 	}
 	for _, v := range h.Values("Content-Encoding") {
 		for c := range strings.SplitSeq(v, ",") {
@@ -120,14 +110,14 @@ func classify(status int, h http.Header) (action maskAction, codings []string, r
 			case "gzip", "x-gzip", "deflate", "zstd":
 				codings = append(codings, c)
 			default:
-				return maskRefuse, nil, refuseEncoding
+				return maskRefuse, nil, unmaskableEncoding
 			}
 		}
 	}
 	if len(codings) > maxCodings {
-		return maskRefuse, nil, refuseEncoding
+		return maskRefuse, nil, unmaskableEncoding
 	}
-	return maskBody, codings, nil
+	return maskBody, codings, 0
 }
 
 // binaryType reports whether a Content-Type names a binary format whose
@@ -164,14 +154,14 @@ func (w *maskResponseWriter) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	h := w.Header()
-	action, codings, ref := classify(code, h)
+	action, codings, why := classify(code, h)
 	switch action {
 	case maskPass:
 		w.sentHeader = true
 		w.ResponseWriter.WriteHeader(code)
 		return
 	case maskRefuse:
-		w.refuse(ref)
+		w.refuse(why)
 		return
 	}
 	w.active, w.status, w.codings = true, code, codings
@@ -214,7 +204,7 @@ func (w *maskResponseWriter) sendHeader() {
 	w.Header().Del("Content-Length")
 	w.sentHeader = true
 	w.ResponseWriter.WriteHeader(w.status)
-	w.mw = w.m.NewWriter(w.ResponseWriter)
+	w.mw = w.in.masker.NewWriter(w.ResponseWriter)
 }
 
 // lazyHeader is where decoded bytes go: the header is sent with the first.
@@ -228,16 +218,17 @@ func (l lazyHeader) Write(p []byte) (int, error) {
 }
 
 // refuse answers 502 in place of an answer that cannot be masked, and
-// drops its body.
-func (w *maskResponseWriter) refuse(ref *refusal) {
+// drops its body. The refusal goes through the strict gate: report mode does
+// not turn it into a pass, since a masked route never passes an unmasked
+// body.
+func (w *maskResponseWriter) refuse(why unmaskable) {
 	w.refused, w.active, w.buffering, w.buf = true, false, false, nil
 	h := w.Header()
 	for _, name := range representationHeaders {
 		h.Del(name)
 	}
-	recordDecision(w.r, "api_inspect", ref.reason)
 	w.sentHeader = true
-	_ = writeProblem(w.ResponseWriter, ref.status, ref.body)
+	_, _ = w.in.strictGate.Reject(w.ResponseWriter, w.r, w.in.ans.response[why])
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
@@ -328,7 +319,7 @@ func (w *maskResponseWriter) finish() error {
 		return w.finishDecoding()
 	case w.buffering:
 		w.buffering = false
-		out := w.m.Mask(w.buf)
+		out := w.in.masker.Mask(w.buf)
 		if len(out) == 0 || &out[0] == &w.buf[0] {
 			// Nothing was masked: the upstream's validators still hold.
 			for i, name := range bodyDerivedHeaders {
@@ -345,7 +336,7 @@ func (w *maskResponseWriter) finish() error {
 	case w.dec != nil:
 		err := w.dec.Close()
 		if err != nil && !w.sentHeader {
-			w.refuse(refuseEncoding)
+			w.refuse(unmaskableEncoding)
 			return nil
 		}
 		if err != nil {
@@ -359,210 +350,4 @@ func (w *maskResponseWriter) finish() error {
 		return w.mw.Close()
 	}
 	return nil
-}
-
-// finishDecoding decodes a small compressed body held whole: a body that does
-// not decode is refused, a small one is masked whole with its length, a
-// large one streams.
-func (w *maskResponseWriter) finishDecoding() error {
-	w.buffering = false
-	rd, release, err := decodeReader(w.codings, bytes.NewReader(w.buf))
-	if err != nil {
-		w.refuse(refuseEncoding)
-		return nil
-	}
-	defer release()
-	plain, err := io.ReadAll(io.LimitReader(rd, maskBufferLimit+1))
-	if err != nil {
-		w.refuse(refuseEncoding)
-		return nil
-	}
-	if len(plain) <= maskBufferLimit {
-		out := w.m.Mask(plain)
-		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-		w.sentHeader = true
-		w.ResponseWriter.WriteHeader(w.status)
-		_, err := w.ResponseWriter.Write(out)
-		return err
-	}
-	w.sendHeader()
-	if _, err := w.mw.Write(plain); err != nil {
-		return err
-	}
-	if _, err := io.Copy(w.mw, rd); err != nil {
-		return fmt.Errorf("decoding the upstream's answer: %w", err)
-	}
-	return w.mw.Close()
-}
-
-// decodeReader returns a reader of the body r decoded from the content
-// codings listed (in the order they were applied), and a function that
-// releases it.
-func decodeReader(codings []string, r io.Reader) (io.Reader, func(), error) {
-	var releases []func()
-	release := func() {
-		for _, f := range releases {
-			f()
-		}
-	}
-	for i := len(codings) - 1; i >= 0; i-- {
-		switch codings[i] {
-		case "gzip", "x-gzip":
-			zr, err := gzip.NewReader(r)
-			if errors.Is(err, io.EOF) {
-				return bytes.NewReader(nil), release, nil // an empty body
-			}
-			if err != nil {
-				release()
-				return nil, nil, err
-			}
-			r = zr
-		case "deflate":
-			r = deflateReader(r)
-		case "zstd":
-			// RFC 9659: a decoder need not accept windows over 8 MiB.
-			zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-				zstd.WithDecoderMaxWindow(8<<20))
-			if err != nil {
-				release()
-				return nil, nil, err
-			}
-			releases = append(releases, zr.Close)
-			r = zr
-		}
-	}
-	return r, release, nil
-}
-
-// deflateReader reads "deflate": the zlib format (RFC 9110), or the bare
-// deflate data some servers send instead.
-func deflateReader(r io.Reader) io.Reader {
-	br := bufio.NewReader(r)
-	head, err := br.Peek(2)
-	if err != nil {
-		if len(head) == 0 && errors.Is(err, io.EOF) {
-			return bytes.NewReader(nil) // an empty body
-		}
-		return flate.NewReader(br)
-	}
-	if head[0]&0x0f == 8 && (uint16(head[0])<<8|uint16(head[1]))%31 == 0 {
-		if zr, err := zlib.NewReader(br); err == nil {
-			return zr
-		}
-	}
-	return flate.NewReader(br)
-}
-
-// bodyDecoder decodes a compressed body as it streams, on a goroutine that
-// runs in lock step with the handler: Write hands a chunk over and returns
-// only once the goroutine has decoded and written out all it could and waits
-// for more (or has ended), so the client's writer is never used by both at
-// once and a flush between writes sees everything decoded so far.
-type bodyDecoder struct {
-	ctx  context.Context
-	in   chan []byte   // compressed chunks; closed at the end of the body
-	ack  chan struct{} // the goroutine took a chunk whole and waits for more
-	done chan struct{} // the goroutine ended; err is set
-	err  error
-
-	cur   []byte // the goroutine's: the chunk it reads
-	began bool
-}
-
-func startDecoder(ctx context.Context, codings []string, out io.Writer) *bodyDecoder {
-	d := &bodyDecoder{ctx: ctx, in: make(chan []byte), ack: make(chan struct{}, 1), done: make(chan struct{})}
-	go d.run(codings, out)
-	return d
-}
-
-func (d *bodyDecoder) run(codings []string, out io.Writer) {
-	defer close(d.done)
-	rd, release, err := decodeReader(codings, (*decoderSource)(d))
-	if err != nil {
-		d.err = err
-		return
-	}
-	defer release()
-	buf := make([]byte, 16<<10)
-	for {
-		n, rerr := rd.Read(buf)
-		if n > 0 {
-			if _, werr := out.Write(buf[:n]); werr != nil {
-				d.err = werr
-				return
-			}
-		}
-		if errors.Is(rerr, io.EOF) {
-			return
-		}
-		if rerr != nil {
-			d.err = rerr
-			return
-		}
-	}
-}
-
-// Write hands p to the goroutine and waits until it has used it. Once the
-// decoding has ended (the compressed data ended, or did not decode), what
-// follows is dropped: finish reports the error.
-func (d *bodyDecoder) Write(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	select {
-	case d.in <- p:
-	case <-d.done:
-		return len(p), nil
-	}
-	select {
-	case <-d.ack:
-	case <-d.done:
-	}
-	return len(p), nil
-}
-
-// failed returns the error the decoding ended with, if it ended.
-func (d *bodyDecoder) failed() error {
-	select {
-	case <-d.done:
-		return d.err
-	default:
-		return nil
-	}
-}
-
-// Close ends the input and waits for the goroutine.
-func (d *bodyDecoder) Close() error {
-	close(d.in)
-	<-d.done
-	return d.err
-}
-
-// decoderSource is the goroutine's side of a bodyDecoder: the compressed
-// body as a reader.
-type decoderSource bodyDecoder
-
-func (s *decoderSource) Read(p []byte) (int, error) {
-	for len(s.cur) == 0 {
-		if s.began {
-			select {
-			case s.ack <- struct{}{}:
-			default: // an ack is pending already: the input has ended
-			}
-		}
-		s.began = true
-		select {
-		case c, ok := <-s.in:
-			if !ok {
-				return 0, io.EOF
-			}
-			s.cur = c
-		case <-s.ctx.Done():
-			// The request ended without finish (a handler panicked).
-			return 0, s.ctx.Err()
-		}
-	}
-	n := copy(p, s.cur)
-	s.cur = s.cur[n:]
-	return n, nil
 }

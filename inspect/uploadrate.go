@@ -1,4 +1,4 @@
-package apigate
+package inspect
 
 import (
 	"errors"
@@ -32,6 +32,9 @@ func uploadDeadline(start time.Time, grace time.Duration, rate, n int64) time.Ti
 // that does not support it), a read that returns after the deadline fails.
 // Once the body ends the deadline is cleared.
 //
+// In report mode (observe) it sets no deadline and fails no read: it notes
+// that the body fell behind (late) and stops checking.
+//
 // It is not safe for concurrent use, as request bodies are not.
 type rateReader struct {
 	body  io.ReadCloser
@@ -43,21 +46,23 @@ type rateReader struct {
 	n           int64
 	armed       bool // a deadline of ours is set
 	unsupported bool // the writer cannot set read deadlines
+	observe     bool // report mode
 	timedOut    bool
+	late        bool // report mode: the body fell behind
 	ended       bool
 
 	// writer is the slowBodyWriter of the request, allocated with it.
 	writer slowBodyWriter
 }
 
-func newRateReader(w http.ResponseWriter, body io.ReadCloser, start time.Time, grace time.Duration, rate int64) *rateReader {
-	return &rateReader{body: body, rc: *http.NewResponseController(w), start: start, grace: grace, rate: rate}
+func newRateReader(w http.ResponseWriter, body io.ReadCloser, start time.Time, grace time.Duration, rate int64, observe bool) *rateReader {
+	return &rateReader{body: body, rc: *http.NewResponseController(w), start: start, grace: grace, rate: rate, observe: observe}
 }
 
-// answerFor returns the slowBodyWriter that stands before the next handler,
-// which writes to w.
-func (r *rateReader) answerFor(w http.ResponseWriter) *slowBodyWriter {
-	r.writer = slowBodyWriter{ResponseWriter: w, slow: r}
+// answerFor returns the slowBodyWriter that stands before the next handler
+// of req, which writes to w.
+func (r *rateReader) answerFor(w http.ResponseWriter, in *Inspect, req *http.Request) *slowBodyWriter {
+	r.writer = slowBodyWriter{ResponseWriter: w, slow: r, in: in, r: req}
 	return &r.writer
 }
 
@@ -66,7 +71,7 @@ func (r *rateReader) Read(p []byte) (int, error) {
 		return r.body.Read(p)
 	}
 	deadline := uploadDeadline(r.start, r.grace, r.rate, r.n)
-	if !r.unsupported {
+	if !r.unsupported && !r.observe {
 		if err := r.rc.SetReadDeadline(deadline); err != nil {
 			r.unsupported = true
 		} else {
@@ -75,8 +80,11 @@ func (r *rateReader) Read(p []byte) (int, error) {
 	}
 	n, err := r.body.Read(p)
 	r.n += int64(n)
-	late := r.unsupported && time.Now().After(deadline)
+	late := (r.unsupported || r.observe) && time.Now().After(deadline)
 	switch {
+	case late && r.observe:
+		r.late, r.ended = true, true
+		return n, err
 	case err != nil && isTimeout(err), late:
 		r.timedOut, r.ended = true, true
 		if err == nil {
@@ -117,6 +125,8 @@ func isTimeout(err error) bool {
 type slowBodyWriter struct {
 	http.ResponseWriter
 	slow        *rateReader
+	in          *Inspect
+	r           *http.Request
 	wroteHeader bool
 	answered    bool // the 408 went out instead of the next handler's answer
 	err         error
@@ -152,8 +162,7 @@ func (w *slowBodyWriter) answer() {
 		return
 	}
 	w.answered = true
-	w.ResponseWriter.Header().Set("Connection", "close")
-	w.err = writeProblem(w.ResponseWriter, http.StatusRequestTimeout, bodySlow)
+	_, w.err = w.in.gate.Reject(w.ResponseWriter, w.r, w.in.ans.slow)
 }
 
 // Unwrap returns the wrapped writer, for http.ResponseController.

@@ -1,4 +1,4 @@
-package apigate
+package inspect
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/apigate/caddy-apigate/authn"
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 func provisionInspect(t testing.TB, in *Inspect) *Inspect {
@@ -61,9 +61,9 @@ func TestInspectTracingAttributes(t *testing.T) {
 	ctx, span := tracer.Start(context.Background(), "request")
 	r := newInspectRequest(ctx, "GET", "/orders/1", "", "")
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		id := &authn.Identity{Consumer: "shop", KeyID: "K1", Method: "api_key"}
-		caddyhttp.SetVar(r.Context(), identityVar, id)
-		annotateIdentity(r, id)
+		id := &gateway.Identity{Consumer: "shop", KeyID: "K1", Method: "api_key"}
+		gateway.SetIdentity(r, id)
+		gateway.AnnotateIdentity(r, id)
 		w.WriteHeader(204)
 		return nil
 	})
@@ -200,6 +200,25 @@ func BenchmarkInspectHandlerJSON1K(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r := newInspectRequest(context.Background(), "POST", "/orders?page=2", "application/json", doc)
+		if err := in.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkInspectHandlerMask masks a 16 KiB answer as it streams.
+func BenchmarkInspectHandlerMask(b *testing.B) {
+	in := provisionInspect(b, &Inspect{Mask: &MaskConfig{Card: true, Email: true}})
+	plain, _ := maskedDoc(16 << 10)
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		_, err := io.WriteString(w, plain)
+		return err
+	})
+	b.SetBytes(int64(len(plain)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := newInspectRequest(context.Background(), "GET", "/orders", "", "")
 		if err := in.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package apigate
+package inspect
 
 import (
 	"bufio"
@@ -9,13 +9,10 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/apigate/caddy-apigate/authn"
-	"github.com/apigate/caddy-apigate/inspect"
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 // auditRecorder is the response writer api_inspect puts in front of the
@@ -33,11 +30,12 @@ type auditRecorder struct {
 	reqBody   []byte
 	respBody  []byte
 	counter   *countingBody
+	heldWhole bool // the request body was held, and counted, whole
 }
 
 // auditSlack is how much more of a body than the record carries is kept to
 // be masked.
-const auditSlack = inspect.MaxMatch
+const auditSlack = MaxMatch
 
 func newAuditRecorder(w http.ResponseWriter, bodies int64) *auditRecorder {
 	if bodies > 0 {
@@ -109,34 +107,14 @@ func (c *countingBody) Read(p []byte) (int, error) {
 // writeAudit writes the audit record of a request: who (consumer, key id,
 // method of authentication), what (method, host, path; never the query,
 // headers or body, which may hold credentials), the answer (status, decision
-// and the handler that made it), how long and how much. Bodies only when
-// configured, and then masked.
+// and the handler that made it, and the refusals of handlers in report mode),
+// how long and how much. Bodies only when configured, and then masked.
 func (in *Inspect) writeAudit(r *http.Request, rec *auditRecorder, start time.Time, err error) {
 	ce := in.audit.Check(zapcore.InfoLevel, "request")
 	if ce == nil {
 		return
 	}
-	status := rec.status
-	outcome, handler, reason := "allowed", "", ""
-	if d, ok := decisionFrom(r); ok {
-		outcome, handler, reason = "rejected", d.Handler, d.Reason
-	}
-	if err != nil {
-		var he caddyhttp.HandlerError
-		if errors.As(err, &he) && he.StatusCode != 0 {
-			status = he.StatusCode
-		} else if status == 0 {
-			status = http.StatusInternalServerError
-		}
-		if outcome == "allowed" {
-			outcome, reason = "failed", "error"
-		}
-	} else if status == 0 {
-		status = http.StatusOK
-	}
-	if outcome == "allowed" && status >= 500 {
-		outcome = "failed"
-	}
+	status, outcome, handler, reason := auditOutcome(r, rec.status, err)
 	bytesIn := rec.bytesIn
 	reqBody := rec.reqBody
 	reqMore := bytesIn > int64(len(reqBody))
@@ -146,13 +124,13 @@ func (in *Inspect) writeAudit(r *http.Request, rec *auditRecorder, start time.Ti
 		// A body the upstream did not read to its end may go on.
 		reqMore = bytesIn > int64(len(reqBody)) || !rec.counter.eof
 	}
-	fields := make([]zap.Field, 0, 20)
+	fields := make([]zap.Field, 0, 21)
 	fields = append(fields,
 		zap.String("consumer", ""),
 		zap.String("key_id", ""),
 		zap.String("auth_method", ""),
 	)
-	if id := identityFrom(r); id != nil {
+	if id := gateway.IdentityFrom(r); id != nil {
 		fields[0] = zap.String("consumer", id.Consumer)
 		fields[1] = zap.String("key_id", id.KeyID)
 		fields[2] = zap.String("auth_method", id.Method)
@@ -172,6 +150,9 @@ func (in *Inspect) writeAudit(r *http.Request, rec *auditRecorder, start time.Ti
 		zap.Int64("bytes_in", bytesIn),
 		zap.Int64("bytes_out", rec.bytesOut),
 	)
+	if wr := gateway.WouldRejectFrom(r); len(wr) > 0 {
+		fields = append(fields, zap.Array("would_reject", decisionList(wr)))
+	}
 	if in.auditMasker != nil {
 		// Masked, then cut: a key or token across the cut is masked whole, or
 		// dropped whole where the body kept ends inside it.
@@ -184,28 +165,49 @@ func (in *Inspect) writeAudit(r *http.Request, rec *auditRecorder, start time.Ti
 	ce.Write(fields...)
 }
 
-// annotateIdentity adds the caller to the request's trace span, when Caddy's
-// tracing is on.
-func annotateIdentity(r *http.Request, id *authn.Identity) {
-	span := trace.SpanFromContext(r.Context())
-	if !span.IsRecording() {
-		return
+// auditOutcome returns the status of the answer and the decision on r: the
+// refusal a handler noted (rejected), an error or a 5xx (failed), or allowed.
+func auditOutcome(r *http.Request, status int, err error) (int, string, string, string) {
+	outcome, handler, reason := "allowed", "", ""
+	if d, ok := gateway.DecisionFrom(r); ok {
+		outcome, handler, reason = "rejected", d.Handler, d.Reason
 	}
-	span.SetAttributes(
-		attribute.String("apigate.consumer", id.Consumer),
-		attribute.String("apigate.key_id", id.KeyID),
-		attribute.String("apigate.auth_method", id.Method),
-	)
+	if err != nil {
+		var he caddyhttp.HandlerError
+		if errors.As(err, &he) && he.StatusCode != 0 {
+			status = he.StatusCode
+		} else if status == 0 {
+			status = http.StatusInternalServerError
+		}
+		if outcome == "allowed" {
+			outcome, reason = "failed", "error"
+		}
+	} else if status == 0 {
+		status = http.StatusOK
+	}
+	if outcome == "allowed" && status >= 500 {
+		outcome = "failed"
+	}
+	return status, outcome, handler, reason
 }
 
-// annotateSpan adds the decision to the request's trace span (a refusal has
-// added it already, in recordDecision).
-func annotateSpan(r *http.Request) {
-	span := trace.SpanFromContext(r.Context())
-	if !span.IsRecording() {
-		return
+// decisionList is the would_reject field of an audit record: a list of
+// {handler, reason}.
+type decisionList []gateway.Decision
+
+func (l decisionList) MarshalLogArray(enc zapcore.ArrayEncoder) error {
+	for _, d := range l {
+		if err := enc.AppendObject(decisionObject(d)); err != nil {
+			return err
+		}
 	}
-	if _, rejected := decisionFrom(r); !rejected {
-		span.SetAttributes(attribute.String("apigate.decision", "allowed"))
-	}
+	return nil
+}
+
+type decisionObject gateway.Decision
+
+func (d decisionObject) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("handler", d.Handler)
+	enc.AddString("reason", d.Reason)
+	return nil
 }

@@ -1,10 +1,9 @@
-package apigate
+package inspect
 
 import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,43 +14,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
-
-func TestInspectAdaptUploadRate(t *testing.T) {
-	for in, want := range map[string]string{
-		"min_upload_rate 10KB/s":         `"min_upload_rate":10000`,
-		"min_upload_rate 1KiB/s 2s":      `"min_upload_rate":1024,"upload_grace":2000000000`,
-		"min_upload_rate off":            `"min_upload_rate":-1`,
-		"max_body 1MB\n\t\tjson_depth 4": `"json_depth":4,"max_body":1000000`,
-	} {
-		h, err := inspectAdapt(t, "\tapi_inspect {\n\t\t"+in+"\n\t}")
-		if err != nil {
-			t.Fatalf("%s: %v", in, err)
-		}
-		got, _ := json.Marshal(h)
-		if !strings.Contains(string(got), want) {
-			t.Errorf("%s: adapted to %s, want %s", in, got, want)
-		}
-	}
-	for _, c := range []struct{ in, want string }{
-		{"min_upload_rate", "argument"},
-		{"min_upload_rate 10KB", "size per second"},
-		{"min_upload_rate fast/s", "size per second"},
-		{"min_upload_rate 0/s", "size per second"},
-		{"min_upload_rate 10KB/s soon", "positive duration"},
-		{"min_upload_rate 10KB/s 0s", "positive duration"},
-		{"min_upload_rate off 2s", "argument"},
-		{"min_upload_rate 1KB/s 1s 2s", "argument"},
-		{"min_upload_rate 1KB/s\n\t\tmin_upload_rate 2KB/s", "duplicate"},
-	} {
-		_, err := inspectAdapt(t, "\tapi_inspect {\n\t\t"+c.in+"\n\t}")
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%q: got %v, want an error with %q", c.in, err, c.want)
-		}
-	}
-	if err := (&Inspect{UploadGrace: -1}).Validate(); err == nil {
-		t.Error("a negative upload_grace validated")
-	}
-}
 
 // inspectOnce runs one request through api_inspect and returns the status
 // and the request the next handler got (nil when refused).
