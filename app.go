@@ -102,7 +102,7 @@ func (pooledStore) Destruct() error { return nil }
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
-	if err := registerMetrics(ctx); err != nil {
+	if err := gateway.RegisterMetrics(ctx); err != nil {
 		return err
 	}
 	if err := a.provisionRedis(); err != nil {
@@ -265,8 +265,8 @@ func (a *App) RedisClient() redis.UniversalClient {
 // auth.lockout), a webhook message when notify is configured. data must never
 // hold a secret.
 func (a *App) Emit(name string, data map[string]any) {
-	if keyEvents != nil && strings.HasPrefix(name, "key.") {
-		keyEvents.WithLabelValues(name).Inc()
+	if strings.HasPrefix(name, "key.") {
+		gateway.KeyEvents.WithLabelValues(name).Inc()
 	}
 	// Building a Caddy event costs a UUID and a map: skip it when nothing
 	// listens (rate_limit.rejected fires on every 429).

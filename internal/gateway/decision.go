@@ -65,20 +65,3 @@ func AnnotateAllowed(r *http.Request) {
 		span.SetAttributes(attribute.String("apigate.decision", "allowed"))
 	}
 }
-
-// NoteDecision records that handler refused r for reason, counts it and tags
-// the trace span, as Gate.Reject does.
-//
-// Deprecated: for the root package's handlers until they move to their
-// capability folders; refuse through a Gate.
-func NoteDecision(r *http.Request, handler, reason string) {
-	caddyhttp.SetVar(r.Context(), decisionVar, &Decision{Handler: handler, Reason: reason})
-	Rejections.WithLabelValues(handler, reason).Inc()
-	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
-		span.SetAttributes(
-			attribute.String("apigate.decision", "rejected"),
-			attribute.String("apigate.handler", handler),
-			attribute.String("apigate.reason", reason),
-		)
-	}
-}
