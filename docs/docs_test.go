@@ -1,5 +1,3 @@
-// Package docs holds no code: its test checks that the names README.md and
-// the pages of docs/ document exist in the code, and that their links resolve.
 package docs
 
 import (
