@@ -247,6 +247,7 @@ func (a *App) provisionRedis() error {
 		opts.WriteTimeout = 500 * time.Millisecond
 	}
 	opts.MaxRetries = 1
+	redis.SetLogger(redisLogger{a.logger.Named("redis")})
 	a.redis = redis.NewClient(opts)
 	return nil
 }

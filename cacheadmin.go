@@ -92,28 +92,29 @@ default localhost:2019.
 }
 
 func apiCacheCommand(cmd *cobra.Command) {
-	pf := cmd.PersistentFlags()
-	pf.StringP("address", "", "", "The address of the admin API of the running Caddy")
-	pf.StringP("config", "c", "", "Configuration file to read the admin address from")
-	pf.StringP("adapter", "a", "", "Name of config adapter to apply")
-	pf.BoolP("json", "", false, "Print the admin API's JSON answer")
+	adminFlags(cmd)
 
 	purge := &cobra.Command{
 		Use:   "purge [--path <path>]",
 		Short: "Purges every stored response, or those of one path",
-		Args:  cobra.NoArgs,
+		Long: `Purges the responses every api_cache of the running Caddy stored: all of
+them, or with --path those of one path, whatever the host, query and
+consumer. The next request of a purged path goes to the upstream.`,
+		Example: `  caddy api-cache purge
+  caddy api-cache purge --path /orders/42`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			uri := "/api_gateway/cache"
 			if path, _ := c.Flags().GetString("path"); path != "" {
 				if !validPurgePath(path) {
-					return fmt.Errorf("--path must start with / and hold no control characters")
+					return cliError(c, fmt.Errorf("--path must start with / and hold no control characters"))
 				}
 				uri += "?path=" + url.QueryEscape(path)
 			}
 			return runAPIKey(c, http.MethodDelete, uri, nil, printPurge)
 		},
 	}
-	purge.Flags().String("path", "", "Only the responses of this path (any host, query and consumer)")
+	purge.Flags().String("path", "", "Only the responses of this `path` (any host, query and consumer; default: every response)")
 	cmd.AddCommand(purge)
 }
 

@@ -2,9 +2,12 @@ package apigate
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 )
@@ -37,49 +41,76 @@ A key is printed once, when it is created or rotated: store it then.
 Revoking a key also revokes every key it was rotated into, so a key
 rotated by whoever stole it dies with it; --keep-successors revokes
 the key alone.
+
+Each command prints the key's fields, or with --json the admin API's
+JSON answer. On an error it prints the admin API's message and exits
+with status 1.
 `,
 		CobraFunc: apiKeyCommand,
 	})
 }
 
-func apiKeyCommand(cmd *cobra.Command) {
+// adminFlags are the flags every command that talks to the admin API takes.
+func adminFlags(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
-	pf.StringP("address", "", "", "The address of the admin API of the running Caddy")
-	pf.StringP("config", "c", "", "Configuration file to read the admin address from")
-	pf.StringP("adapter", "a", "", "Name of config adapter to apply")
-	pf.BoolP("json", "", false, "Print the admin API's JSON answer")
+	pf.StringP("address", "", "", "The `address` of the running Caddy's admin API, e.g. localhost:2019 or unix//run/caddy-admin.sock (default: from --config, else localhost:2019)")
+	pf.StringP("config", "c", "", "The config `file` of the running Caddy, to read the admin address from")
+	pf.StringP("adapter", "a", "", "The `adapter` of the --config file (default: caddyfile for files named Caddyfile* or *.caddyfile, else JSON)")
+	pf.BoolP("json", "", false, "Print the admin API's JSON answer instead of the fields")
+}
+
+func apiKeyCommand(cmd *cobra.Command) {
+	adminFlags(cmd)
 
 	create := &cobra.Command{
 		Use:   "create --consumer <name> [--scope <scope>]... [--ttl <duration>] [--allowed-ip <cidr>]... [--description <text>]",
 		Short: "Creates a key and prints it once",
-		Args:  cobra.NoArgs,
+		Long: `Creates a key for a consumer and prints it, with its id and fields. The
+key is shown this once: store it then (only its hash is kept).
+
+A scope holds no comma and no '=': give each scope with its own --scope,
+or several in one, separated by spaces.`,
+		Example: `  caddy api-key create --consumer ci-bot --scope orders:read --scope orders:write --ttl 720h
+  caddy api-key create --consumer ci-bot --scope "orders:read orders:write" --allowed-ip 10.0.0.0/8`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			f := c.Flags()
 			consumer, _ := f.GetString("consumer")
-			scopes, _ := f.GetStringSlice("scope")
+			rawScopes, _ := f.GetStringArray("scope")
 			ips, _ := f.GetStringSlice("allowed-ip")
 			desc, _ := f.GetString("description")
 			ttl, _ := f.GetString("ttl")
 			if consumer == "" {
-				return fmt.Errorf("--consumer is required")
+				return cliError(c, fmt.Errorf("--consumer is required: who the key is for"))
+			}
+			scopes, err := parseScopes(rawScopes)
+			if err != nil {
+				return cliError(c, err)
 			}
 			body := map[string]any{"consumer": consumer, "scopes": scopes, "allowed_ips": ips, "description": desc}
 			if ttl != "" {
+				if err := checkDuration("--ttl", ttl); err != nil {
+					return cliError(c, err)
+				}
 				body["ttl"] = ttl
 			}
 			return runAPIKey(c, http.MethodPost, "/api_gateway/keys", body, printKey)
 		},
 	}
-	create.Flags().String("consumer", "", "Who the key is for (required)")
-	create.Flags().StringSlice("scope", nil, "A scope the key holds (repeatable, or comma-separated)")
-	create.Flags().String("ttl", "", "Lifetime of the key, e.g. 720h or 90d (default: no expiry)")
-	create.Flags().StringSlice("allowed-ip", nil, "An IP or CIDR the key may be used from (repeatable)")
-	create.Flags().String("description", "", "A note on what the key is for")
+	create.Flags().String("consumer", "", "The `name` of who the key is for (required)")
+	create.Flags().StringArray("scope", nil, "A `scope` the key holds (repeatable; or several in one, separated by spaces)")
+	create.Flags().String("ttl", "", "Lifetime of the key, a `duration` such as 720h or 90d (default: no expiry)")
+	create.Flags().StringSlice("allowed-ip", nil, "An IP or `cidr` the key may be used from (repeatable, or comma-separated; default: any)")
+	create.Flags().String("description", "", "A `note` on what the key is for (never secret: it is listed)")
 
 	list := &cobra.Command{
 		Use:   "list [--consumer <name>]",
 		Short: "Lists keys (never their secrets)",
-		Args:  cobra.NoArgs,
+		Long: `Lists the keys of every consumer, or of one, with their id, consumer,
+scopes, status (active, grace, expired, revoked), creation and expiry.`,
+		Example: `  caddy api-key list
+  caddy api-key list --consumer ci-bot --json`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			uri := "/api_gateway/keys"
 			if consumer, _ := c.Flags().GetString("consumer"); consumer != "" {
@@ -88,12 +119,14 @@ func apiKeyCommand(cmd *cobra.Command) {
 			return runAPIKey(c, http.MethodGet, uri, nil, printList)
 		},
 	}
-	list.Flags().String("consumer", "", "Only the keys of this consumer")
+	list.Flags().String("consumer", "", "Only the keys of the consumer of this `name` (default: every consumer)")
 
 	show := &cobra.Command{
-		Use:   "show <id>",
-		Short: "Shows one key (never its secret)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "show <id>",
+		Short:   "Shows one key (never its secret)",
+		Long:    `Shows the fields of one key, by the id that create, list and rotate print.`,
+		Example: `  caddy api-key show cr5Mgdb3sWew`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return runAPIKey(c, http.MethodGet, "/api_gateway/keys/"+url.PathEscape(args[0]), nil, printKey)
 		},
@@ -102,21 +135,36 @@ func apiKeyCommand(cmd *cobra.Command) {
 	rotate := &cobra.Command{
 		Use:   "rotate <id> [--grace <duration>]",
 		Short: "Issues a new key and puts the old one into its grace period",
-		Args:  cobra.ExactArgs(1),
+		Long: `Issues a new key with the old key's consumer, scopes, addresses and expiry,
+and prints it once. The old key keeps working for the grace period,
+its answers marked with Deprecation and Sunset headers, then stops.
+A key in its grace period cannot be rotated again (HTTP 409): rotate the
+key it was rotated into.`,
+		Example: `  caddy api-key rotate cr5Mgdb3sWew
+  caddy api-key rotate cr5Mgdb3sWew --grace 0s    # the old key stops now`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			body := map[string]any{}
 			if grace, _ := c.Flags().GetString("grace"); grace != "" {
+				if err := checkDuration("--grace", grace); err != nil {
+					return cliError(c, err)
+				}
 				body["grace"] = grace
 			}
 			return runAPIKey(c, http.MethodPost, "/api_gateway/keys/"+url.PathEscape(args[0])+"/rotate", body, printKey)
 		},
 	}
-	rotate.Flags().String("grace", "", "How long the old key keeps working (default: the keys { grace } setting)")
+	rotate.Flags().String("grace", "", "How long the old key keeps working, a `duration` such as 24h or 0s (default: the keys { grace } setting, 168h unless set)")
 
 	revoke := &cobra.Command{
 		Use:   "revoke <id> [--keep-successors]",
 		Short: "Revokes a key now, with every key it was rotated into",
-		Args:  cobra.ExactArgs(1),
+		Long: `Revokes a key at once, on every gateway that shares the storage. Every key
+it was rotated into is revoked too, so a key rotated by whoever stole it
+dies with it; --keep-successors revokes the key alone.`,
+		Example: `  caddy api-key revoke cr5Mgdb3sWew
+  caddy api-key revoke cr5Mgdb3sWew --keep-successors`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			uri := "/api_gateway/keys/" + url.PathEscape(args[0])
 			if keep, _ := c.Flags().GetBool("keep-successors"); keep {
@@ -130,6 +178,44 @@ func apiKeyCommand(cmd *cobra.Command) {
 	cmd.AddCommand(create, list, show, rotate, revoke)
 }
 
+// parseScopes reads the --scope values: each holds one scope or several
+// separated by spaces. A scope holds no ',' or '=', as in the Caddyfile, so a
+// comma-separated list or a `scope=x` is refused rather than stored as a
+// scope no rule would ever match.
+func parseScopes(values []string) ([]string, error) {
+	var scopes []string
+	for _, v := range values {
+		for _, s := range strings.Fields(v) {
+			if strings.ContainsAny(s, ",=") {
+				return nil, fmt.Errorf("--scope %q: a scope holds no ',' or '=': repeat --scope for each scope, or separate them with spaces", s)
+			}
+			scopes = append(scopes, s)
+		}
+	}
+	return scopes, nil
+}
+
+// checkDuration refuses a flag value that is not a duration, before the
+// admin API would.
+func checkDuration(flag, v string) error {
+	d, err := caddy.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%s %q is not a duration: write it like 720h, 90d or 30m", flag, v)
+	}
+	if d < 0 {
+		return fmt.Errorf("%s %q must not be negative", flag, v)
+	}
+	return nil
+}
+
+// cliError prints err as "caddy api-key rotate: <err>" and returns it for
+// the exit status (Caddy's main would prefix "Error: " and no command).
+func cliError(c *cobra.Command, err error) error {
+	c.SilenceUsage, c.SilenceErrors = true, true
+	fmt.Fprintf(c.ErrOrStderr(), "%s: %v\n", c.CommandPath(), err)
+	return err
+}
+
 // runAPIKey sends one request to the admin API and prints the answer.
 func runAPIKey(c *cobra.Command, method, uri string, body any, print func(io.Writer, []byte) error) error {
 	c.SilenceUsage = true
@@ -140,33 +226,115 @@ func runAPIKey(c *cobra.Command, method, uri string, body any, print func(io.Wri
 	asJSON, _ := f.GetBool("json")
 	addr, err := caddycmd.DetermineAdminAPIAddress(address, nil, configFile, adapter)
 	if err != nil {
-		return fmt.Errorf("finding the admin API: %w", err)
+		return cliError(c, fmt.Errorf("finding the admin API: %w", err))
 	}
 	var reader io.Reader
-	headers := http.Header{}
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return cliError(c, err)
 		}
 		reader = bytes.NewReader(b)
-		headers.Set("Content-Type", "application/json")
 	}
-	resp, err := caddycmd.AdminAPIRequest(addr, method, uri, headers, reader)
+	data, err := adminRequest(addr, method, uri, reader)
 	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("reading the answer: %w", err)
+		return cliError(c, err)
 	}
 	out := c.OutOrStdout()
 	if asJSON {
 		_, err := out.Write(data)
 		return err
 	}
-	return print(out, data)
+	if err := print(out, data); err != nil {
+		return cliError(c, err)
+	}
+	return nil
+}
+
+// adminRequest sends one request to the admin API at addr, as
+// caddycmd.AdminAPIRequest does, and returns the answer's body. Its errors
+// are for people: no Caddy at the address, or the admin API's own message
+// with the status, never raw JSON.
+func adminRequest(addr, method, uri string, body io.Reader) ([]byte, error) {
+	parsed, err := caddy.ParseNetworkAddress(addr)
+	if err != nil || parsed.PortRangeSize() > 1 {
+		return nil, fmt.Errorf("%q is not an admin API address (want host:port or unix//path)", addr)
+	}
+	origin := "http://" + parsed.JoinHostPort(0)
+	if parsed.IsUnixNetwork() || parsed.IsFdNetwork() {
+		// Any host will do; a loopback one keeps the request local should it
+		// ever be used.
+		origin = "http://127.0.0.1"
+		// A unix address may end in |<permission bits>, which are not part
+		// of its path.
+		parsed.Host, _, _ = strings.Cut(parsed.Host, "|")
+	}
+	req, err := http.NewRequest(method, origin+uri, body)
+	if err != nil {
+		return nil, fmt.Errorf("making the request: %w", err)
+	}
+	if !parsed.IsUnixNetwork() && !parsed.IsFdNetwork() {
+		req.Header.Set("Origin", origin)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	client := http.Client{
+		Timeout: time.Minute,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, parsed.Network, parsed.JoinHostPort(0))
+			},
+		},
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("is Caddy running? admin API at %s: %s", addr, rootCause(err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the admin API's answer: %s", rootCause(err))
+	}
+	if resp.StatusCode >= 400 {
+		return nil, fmt.Errorf("%s (HTTP %d)", adminMessage(resp.StatusCode, data), resp.StatusCode)
+	}
+	return data, nil
+}
+
+// rootCause is the innermost error of err, e.g. "connection refused" rather
+// than the whole chain of the request, the dial and the system call.
+func rootCause(err error) string {
+	for {
+		inner := errors.Unwrap(err)
+		if inner == nil {
+			return err.Error()
+		}
+		err = inner
+	}
+}
+
+// adminMessage is the text of an admin API error answer: Caddy's
+// {"error": "..."}, a problem+json detail or title, else the body itself when
+// it is short text.
+func adminMessage(status int, data []byte) string {
+	var answer struct {
+		Error  string `json:"error"`
+		Detail string `json:"detail"`
+		Title  string `json:"title"`
+	}
+	if json.Unmarshal(data, &answer) == nil {
+		for _, m := range []string{answer.Error, answer.Detail, answer.Title} {
+			if m != "" {
+				return m
+			}
+		}
+	}
+	if text := strings.TrimSpace(string(data)); text != "" && len(text) <= 200 && !strings.ContainsAny(text, "{<\n") {
+		return text
+	}
+	return strings.ToLower(http.StatusText(status))
 }
 
 func printKey(w io.Writer, data []byte) error {

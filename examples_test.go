@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -37,6 +39,20 @@ func assertExampleJSON(t *testing.T, caddyfilePath, jsonPath string) {
 	}
 }
 
-func TestLifecycleExampleAdapts(t *testing.T) {
-	assertExampleJSON(t, "examples/lifecycle.Caddyfile", "examples/lifecycle.json")
+// TestExamplesAdapt keeps every example's JSON twin in step with its Caddyfile.
+func TestExamplesAdapt(t *testing.T) {
+	files, err := filepath.Glob("examples/*Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 7 {
+		t.Fatalf("found only %d examples", len(files))
+	}
+	for _, f := range files {
+		twin := strings.TrimSuffix(f, ".Caddyfile") + ".json"
+		if filepath.Base(f) == "Caddyfile" {
+			twin = f + ".json"
+		}
+		t.Run(filepath.Base(f), func(t *testing.T) { assertExampleJSON(t, f, twin) })
+	}
 }

@@ -4,6 +4,7 @@
 //	go run ./bench                                   # every variant, 5 rounds of 3s, 32 workers
 //	go run ./bench -variants plain,api_key -rounds 3 -d 2s
 //	go run ./bench -caddy /tmp/caddy -json results.json   # reuse a binary; -json - for stdout
+//	go run ./bench -write docs/benchmarks.md              # the figures the docs show
 //
 // It builds Caddy with this plugin (`go build ./cmd/caddy`) unless -caddy names a binary,
 // serves a small JSON upstream from this process, and starts one Caddy process with one
@@ -13,6 +14,8 @@
 // counted. It prints requests/s (median over rounds), p50 and p99 latency of the 200
 // responses, errors, the ratio to plain and, where a variant has one, its target ratio
 // with PASS or BELOW. It is a measurement, not a test: it exits 0 whatever the figures.
+// With -write it also replaces the generated block of a Markdown page with the results,
+// the date, the machine (CPU model, cores, Go, OS/arch) and the commit.
 //
 // To add a variant, add one entry to the variants table in variants.go: a name, the site
 // body (the Caddyfile inside the site block, with {$BENCH_UPSTREAM} for the upstream
@@ -42,6 +45,7 @@ type options struct {
 	rounds      int
 	variants    string
 	jsonOut     string
+	mdOut       string
 	timeout     time.Duration
 	keep        bool
 }
@@ -54,6 +58,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 5, "counted rounds, after one warm-up round")
 	flag.StringVar(&o.variants, "variants", "", "comma-separated variants to run (default all: "+strings.Join(variantNames(), ",")+")")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file (- for stdout; the table then goes to stderr)")
+	flag.StringVar(&o.mdOut, "write", "", "also write the results, with date, machine and commit, between the bench:begin and bench:end markers of this Markdown page (docs/benchmarks.md)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of one request")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (Caddyfile, Caddy's log, binary) for inspection")
 	flag.Parse()
@@ -185,10 +190,11 @@ func run(ctx context.Context, o options) error {
 		Concurrency: o.concurrency,
 		Duration:    o.duration.String(),
 		Rounds:      o.rounds,
+		Machine:     describeMachine(ctx, time.Now()),
 		Results:     results,
 	}
 	rep.compare()
-	return rep.write(o.jsonOut)
+	return rep.write(o.jsonOut, o.mdOut)
 }
 
 // logf prints progress to stderr, keeping stdout for the results.

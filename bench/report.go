@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ type report struct {
 	Concurrency int      `json:"concurrency"`
 	Duration    string   `json:"duration_per_round"`
 	Rounds      int      `json:"rounds"`
+	Machine     machine  `json:"machine"`
 	Results     []result `json:"results"`
 }
 
@@ -102,9 +104,18 @@ func (r *report) compare() {
 	}
 }
 
-// write prints the table, to stdout or, when the JSON goes to stdout, to stderr, and
-// writes the JSON where jsonOut says.
-func (r *report) write(jsonOut string) error {
+// write prints the table, to stdout or, when the JSON goes to stdout, to stderr,
+// writes the JSON where jsonOut says, and the Markdown block into the page
+// mdOut names.
+func (r *report) write(jsonOut, mdOut string) error {
+	if mdOut != "" {
+		var block bytes.Buffer
+		r.markdown(&block)
+		if err := writeBlock(mdOut, block.Bytes()); err != nil {
+			return fmt.Errorf("writing the results: %w", err)
+		}
+		logf("results written to %s", mdOut)
+	}
 	table := io.Writer(os.Stdout)
 	if jsonOut == "-" {
 		table = os.Stderr
@@ -132,6 +143,7 @@ func (r *report) write(jsonOut string) error {
 func (r *report) table(out io.Writer) {
 	fmt.Fprintf(out, "\ncaddy %s, %s/%s, %d CPUs; %d workers, %d rounds of %s per variant (median req/s; latency over all counted 200s)\n\n",
 		r.Caddy, r.GOOS, r.GOARCH, r.CPUs, r.Concurrency, r.Rounds, r.Duration)
+	fmt.Fprintf(out, "%s; %s; commit %s; %s\n\n", r.Machine.CPU, r.Machine.Go, r.Machine.Commit, r.Machine.Date)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "variant\treq/s\tspread\tp50 ms\tp99 ms\trequests\terrors\tvs plain\ttarget\tverdict")
 	for _, res := range r.Results {

@@ -18,6 +18,8 @@ import (
 type variant struct {
 	// name is the variant's name in flags and results.
 	name string
+	// about says what stands in front of the upstream, for the written results.
+	about string
 	// site is the body of the variant's Caddyfile site block. Caddy replaces
 	// {$BENCH_UPSTREAM} with the upstream's host:port when it parses the Caddyfile.
 	site string
@@ -54,18 +56,21 @@ type setupEnv struct {
 // variants is the table of every variant, in the order the results are printed.
 var variants = []variant{
 	{
-		name: "plain",
-		site: `reverse_proxy {$BENCH_UPSTREAM}`,
+		name:  "plain",
+		about: "plain `reverse_proxy`, the baseline",
+		site:  `reverse_proxy {$BENCH_UPSTREAM}`,
 	},
 	{
 		// The ceiling of a cache hit: Caddy answering by itself, no upstream.
 		// The bench's load generator shares the machine, so cache_hit is best
 		// read against this in the same run.
-		name: "respond",
-		site: "header Content-Type application/json\nrespond `" + upstreamBody + "` 200",
+		name:  "respond",
+		about: "Caddy answering by itself (`respond`): the ceiling of a cache hit",
+		site:  "header Content-Type application/json\nrespond `" + upstreamBody + "` 200",
 	},
 	{
-		name: "api_key",
+		name:  "api_key",
+		about: "`api_auth` (API key) + `api_authorize`",
 		site: `route {
 	api_auth {
 		api_key
@@ -78,13 +83,15 @@ var variants = []variant{
 	},
 	{
 		name:   "plain_post",
+		about:  "plain `reverse_proxy`, 1 KiB JSON POSTs: the baseline of `inspect`",
 		site:   `reverse_proxy {$BENCH_UPSTREAM}`,
 		setup:  jsonSetup,
 		method: http.MethodPost,
 		body:   benchJSON1K,
 	},
 	{
-		name: "inspect",
+		name:  "inspect",
+		about: "`api_inspect` (`json_depth`, `content_types`, `block sqli xss`) on 1 KiB JSON POSTs",
 		site: `route {
 	api_inspect {
 		json_depth 32
@@ -101,7 +108,8 @@ var variants = []variant{
 	},
 	{
 		// A limit no request reaches: every request pays for the decision.
-		name: "rate_limit_memory",
+		name:  "rate_limit_memory",
+		about: "`api_rate_limit`, in memory",
 		site: `route {
 	api_rate_limit {
 		zone bench_memory {
@@ -115,7 +123,8 @@ var variants = []variant{
 	{
 		// The same with the buckets in a Redis the benchmark starts: one EVALSHA
 		// per request; deny makes a failing Redis show as errors.
-		name: "rate_limit_redis",
+		name:  "rate_limit_redis",
+		about: "`api_rate_limit` with `backend redis`: one EVALSHA per request",
 		site: `route {
 	api_rate_limit {
 		zone bench_redis {
@@ -134,7 +143,8 @@ var variants = []variant{
 		// Every request after the first is answered from api_cache's memory:
 		// the upstream (which sends no Cache-Control, so ttl applies) is not
 		// touched. Caddy answering with respond alone reaches about 3.4x plain.
-		name: "cache_hit",
+		name:  "cache_hit",
+		about: "`api_auth` + `api_authorize` + `api_cache`, every request a hit",
 		site: `route {
 	api_auth {
 		api_key
@@ -149,7 +159,8 @@ var variants = []variant{
 		setup:  apiKeySetup("orders:read"),
 	},
 	{
-		name: "jwt",
+		name:  "jwt",
+		about: "`api_auth` (JWT, a repeated token) + `api_authorize`",
 		site: `route {
 	api_auth {
 		jwt {

@@ -85,6 +85,9 @@ type Gateway struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	env     []string
+	// cwd, home and configFile, when set, are the folder Caddy runs in, its
+	// HOME, and its --config (relative to cwd); by default all are in Dir.
+	cwd, home, configFile string
 }
 
 // GatewayOptions tunes StartGateway.
@@ -141,13 +144,23 @@ func (g *Gateway) start() {
 		t.Fatal(err)
 	}
 	args := []string{"run", "--config", g.configPath()}
+	if g.configFile != "" {
+		args[2] = g.configFile
+	}
 	if g.adapter != "json" {
 		args = append(args, "--adapter", g.adapter)
 	}
 	cmd := exec.Command(binary(t), args...)
 	cmd.Dir = g.Dir
+	home := g.Dir
+	if g.cwd != "" {
+		cmd.Dir = g.cwd
+	}
+	if g.home != "" {
+		home = g.home
+	}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Env = append(os.Environ(), "HOME="+g.Dir, "XDG_DATA_HOME="+filepath.Join(g.Dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(g.Dir, "config"))
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
 	cmd.Env = append(cmd.Env, g.env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -176,6 +189,7 @@ func (g *Gateway) start() {
 			}
 		}
 		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
 			t.Fatalf("caddy did not come up in 30s:\n%s", g.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
