@@ -13,6 +13,7 @@ import (
 
 	"github.com/apigate/caddy-apigate/internal/gateway"
 	"github.com/apigate/caddy-apigate/keystore"
+	"github.com/apigate/caddy-apigate/limiter"
 )
 
 // App is the api_gateway app: the state the gateway's handlers share, starting
@@ -50,7 +51,7 @@ type App struct {
 	events            *caddyevents.App
 	logger            *zap.Logger
 	signing           *signingState
-	lockers           *lockerSet
+	lockers           *limiter.Lockers
 }
 
 // KeysConfig is the policy of API keys.
@@ -205,7 +206,7 @@ func (a *App) Cleanup() error {
 	if err := a.cleanupSigning(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := a.cleanupLockers(); err != nil {
+	if err := a.releaseLockers(); err != nil {
 		errs = append(errs, err)
 	}
 	if a.storeName != "" && a.store != nil {
@@ -304,3 +305,20 @@ func (a *App) NoteGraceUse(keyID, consumer string, now time.Time) {
 }
 
 var _ gateway.App = (*App)(nil)
+
+// Locker returns the lockout state named name (gateway.App), shared through
+// the app's Redis when there is one.
+func (a *App) Locker(name string) (gateway.Locker, error) {
+	if a.lockers == nil {
+		// Handlers are provisioned one after another: no race here.
+		a.lockers = new(limiter.Lockers)
+	}
+	return a.lockers.Take(a.ctx, name, a.RedisClient(), a.logger)
+}
+
+func (a *App) releaseLockers() error {
+	if a.lockers == nil {
+		return nil
+	}
+	return a.lockers.Release()
+}

@@ -143,10 +143,6 @@ func TestCaddyfileErrors(t *testing.T) {
 }
 
 // TestExampleCaddyfileAdapts keeps examples/Caddyfile and its JSON in step.
-func TestExampleCaddyfileAdapts(t *testing.T) {
-	assertExampleJSON(t, "examples/Caddyfile", "examples/Caddyfile.json")
-}
-
 // fuzzDirective feeds arbitrary Caddyfile text to a directive's parser: it may
 // fail, but never panic or hang.
 func fuzzDirective(f *testing.F, seeds []string, parse func(*caddyfile.Dispenser) error) {
