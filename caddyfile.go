@@ -19,6 +19,7 @@ import (
 	"github.com/apigate/caddy-apigate/cache"
 	"github.com/apigate/caddy-apigate/inspect"
 	"github.com/apigate/caddy-apigate/limiter"
+	"github.com/apigate/caddy-apigate/monitor"
 )
 
 // parseGlobalOption parses the api_gateway global option. Syntax:
@@ -741,6 +742,11 @@ func parseJWKS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		return nil, h.Err("api_jwks takes no block")
 	}
 	return new(JWKSHandler), nil
+}
+
+func parseMonitor(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(monitor.Monitor)
+	return m, m.UnmarshalCaddyfile(h.Dispenser)
 }
 
 func parseCache(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
