@@ -78,7 +78,7 @@ func printRoutes(w io.Writer, data []byte) error {
 		return fmt.Errorf("decoding the answer: %w", err)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROUTE\tSTATE\tWINDOW\tREQUESTS\tERRORS\tP50\tP90\tP99")
+	fmt.Fprintln(tw, "ROUTE\tSTATE\tWINDOW\tREQUESTS\tERROR_RATE\tP50\tP90\tP99")
 	for _, r := range routes {
 		state := r.State
 		if r.Reason != "" {
