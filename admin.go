@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/apigate/caddy-apigate/keystore"
+	"github.com/apigate/caddy-apigate/monitor"
 )
 
 // adminAPI serves the key management routes on Caddy's admin endpoint:
@@ -26,6 +27,7 @@ import (
 //	DELETE /api_gateway/keys/{id}        revoke now, with every key it was rotated
 //	                                     into (?keep_successors=true: the key alone)
 //	DELETE /api_gateway/cache            purge the response cache (?path=/x: one path)
+//	GET    /api_gateway/routes           the routes api_monitor watches, live
 //
 // No answer ever carries a key's hash, and only create and rotate carry the key.
 type adminAPI struct {
@@ -46,6 +48,7 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/api_gateway/keys", Handler: caddy.AdminHandlerFunc(a.handleKeys)},
 		{Pattern: "/api_gateway/keys/", Handler: caddy.AdminHandlerFunc(a.handleKey)},
 		{Pattern: "/api_gateway/cache", Handler: caddy.AdminHandlerFunc(a.handleCache)},
+		{Pattern: "/api_gateway/routes", Handler: caddy.AdminHandlerFunc(a.handleRoutes)},
 	}
 }
 
@@ -280,3 +283,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 
 // Interface guards
 var _ caddy.AdminRouter = (*adminAPI)(nil)
+
+// handleRoutes lists the routes api_monitor watches: requests, error rate,
+// latency percentiles and state of each, as last evaluated.
+func (a *adminAPI) handleRoutes(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.Path != "/api_gateway/routes" {
+		return apiErr(http.StatusNotFound, "not found")
+	}
+	if r.Method != http.MethodGet {
+		return methodNotAllowed(w, "GET")
+	}
+	return writeJSON(w, http.StatusOK, monitor.Snapshot())
+}

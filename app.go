@@ -14,6 +14,7 @@ import (
 	"github.com/apigate/caddy-apigate/internal/gateway"
 	"github.com/apigate/caddy-apigate/keystore"
 	"github.com/apigate/caddy-apigate/limiter"
+	"github.com/apigate/caddy-apigate/monitor"
 )
 
 // App is the api_gateway app: the state the gateway's handlers share, starting
@@ -114,6 +115,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading events app: %w", err)
 	}
 	a.events = ev.(*caddyevents.App)
+	// reverse_proxy's health check events go out with the webhooks too.
+	if err := monitor.ForwardHealth(a.events, a); err != nil {
+		return fmt.Errorf("forwarding health events: %w", err)
+	}
 	if a.Keys == nil {
 		a.Keys = new(KeysConfig)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/apigate/caddy-apigate/cache"
 	"github.com/apigate/caddy-apigate/inspect"
 	"github.com/apigate/caddy-apigate/limiter"
+	"github.com/apigate/caddy-apigate/monitor"
 )
 
 // parseGlobalOption parses the api_gateway global option. Syntax:
@@ -268,6 +269,11 @@ func (c *SigningConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func parseJWKS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	j := new(authn.JWKSHandler)
 	return j, j.UnmarshalCaddyfile(h.Dispenser)
+}
+
+func parseMonitor(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(monitor.Monitor)
+	return m, m.UnmarshalCaddyfile(h.Dispenser)
 }
 
 func parseCache(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {

@@ -82,7 +82,8 @@ func TestInspectExampleAdapts(t *testing.T) {
 	if err := json.Unmarshal(dash, &d); err != nil {
 		t.Fatal(err)
 	}
-	known := []string{"caddy_apigate_decisions_total", "caddy_apigate_rejections_total", "caddy_apigate_handler_duration_seconds_bucket"}
+	known := []string{"caddy_apigate_decisions_total", "caddy_apigate_rejections_total", "caddy_apigate_handler_duration_seconds_bucket",
+		"caddy_apigate_route_requests_total", "caddy_apigate_route_duration_seconds_bucket"}
 	metricName := regexp.MustCompile(`caddy_apigate_[a-z_]+`)
 	for _, p := range d.Panels {
 		for _, tg := range p.Targets {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/apigate/caddy-apigate/keystore"
+	"github.com/apigate/caddy-apigate/monitor"
 	"github.com/apigate/caddy-apigate/notify"
 )
 
@@ -49,6 +50,8 @@ var webhookEvents = map[string]bool{
 	keystore.EventCreated: true, keystore.EventRotated: true, keystore.EventRevoked: true,
 	keystore.EventExpiring: true, keystore.EventExpired: true,
 	"key.used_in_grace": true, "auth.lockout": true,
+	monitor.EventDegraded: true, monitor.EventRecovered: true,
+	"upstream.healthy": true, "upstream.unhealthy": true,
 }
 
 // notifiers keeps one webhook notifier per storage and instance, so that a

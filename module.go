@@ -16,6 +16,7 @@ import (
 	"github.com/apigate/caddy-apigate/cache"
 	"github.com/apigate/caddy-apigate/inspect"
 	"github.com/apigate/caddy-apigate/limiter"
+	"github.com/apigate/caddy-apigate/monitor"
 )
 
 func init() {
@@ -33,6 +34,7 @@ func init() {
 	caddy.RegisterModule(cache.Cache{})
 	caddy.RegisterModule(limiter.RateLimit{})
 	caddy.RegisterModule(inspect.Inspect{})
+	caddy.RegisterModule(monitor.Monitor{})
 
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)
@@ -42,11 +44,13 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("api_jwks", parseJWKS)
 	httpcaddyfile.RegisterHandlerDirective("api_cache", parseCache)
 	httpcaddyfile.RegisterHandlerDirective("api_inspect", parseInspect)
+	httpcaddyfile.RegisterHandlerDirective("api_monitor", parseMonitor)
 
-	// Handler order: api_inspect, api_auth, api_authorize, api_rate_limit,
+	// Handler order: api_monitor, api_inspect, api_auth, api_authorize, api_rate_limit,
 	// api_cache, all before basic_auth. Each registration goes right before
 	// basic_auth, after the ones registered earlier, so the order here is the
 	// order of the handlers.
+	httpcaddyfile.RegisterDirectiveOrder("api_monitor", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_inspect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_auth", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_authorize", httpcaddyfile.Before, "basic_auth")

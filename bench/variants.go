@@ -159,6 +159,21 @@ var variants = []variant{
 		setup:  apiKeySetup("orders:read"),
 	},
 	{
+		// api_monitor watching every request: a window, the latency bins and
+		// the route's metrics, no decision. Its cost is what it adds to plain.
+		name:  "monitor",
+		about: "`api_monitor` watching every request (window, latency bins, route metrics)",
+		site: `route {
+	api_monitor bench {
+		window 1m
+		error_rate 5%
+		latency p99 800ms
+	}
+	reverse_proxy {$BENCH_UPSTREAM}
+}`,
+		target: 0.98,
+	},
+	{
 		name:  "jwt",
 		about: "`api_auth` (JWT, a repeated token) + `api_authorize`",
 		site: `route {
