@@ -173,6 +173,7 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 		return a.reject(w, r, authn.ErrAmbiguous)
 	}
+	subject := r.Header.Get("Authorization") // the bearer token a jwt or introspect method verifies, for api_upstream_auth
 	for _, m := range a.methods {
 		id, err := m.Authenticate(r, ip, now)
 		if errors.Is(err, authn.ErrNoCredential) {
@@ -192,6 +193,9 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			if ok, err := a.applyUpstreamToken(w, r, id, now); !ok {
 				return err
 			}
+		}
+		if id.Method == "jwt" || id.Method == "introspect" {
+			gateway.SetSubjectToken(r, gateway.BearerToken(subject))
 		}
 		a.mAllowed.Inc()
 		a.accept(w, r, id)
@@ -230,6 +234,9 @@ func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *authn.Identity
 		repl.Set("http.auth.user.method", id.Method)
 		for name, val := range id.Claims {
 			repl.Set("http.auth.user."+name, val)
+		}
+		for name, val := range id.Metadata {
+			repl.Set("http.auth.user.meta."+name, val)
 		}
 	}
 	if id.Deprecation != "" {

@@ -19,6 +19,7 @@ import (
 	"github.com/apigate/caddy-apigate/cache"
 	"github.com/apigate/caddy-apigate/inspect"
 	"github.com/apigate/caddy-apigate/limiter"
+	"github.com/apigate/caddy-apigate/upstream"
 )
 
 // parseGlobalOption parses the api_gateway global option. Syntax:
@@ -746,6 +747,11 @@ func parseJWKS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 func parseCache(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	c := new(cache.Cache)
 	return c, c.UnmarshalCaddyfile(h.Dispenser)
+}
+
+func parseUpstreamAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	u := new(upstream.UpstreamAuth)
+	return u, u.UnmarshalCaddyfile(h.Dispenser)
 }
 
 // parseLockout parses the arguments of `lockout <failures>/<window> <duration>`

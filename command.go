@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -50,7 +52,7 @@ func apiKeyCommand(cmd *cobra.Command) {
 	pf.BoolP("json", "", false, "Print the admin API's JSON answer")
 
 	create := &cobra.Command{
-		Use:   "create --consumer <name> [--scope <scope>]... [--ttl <duration>] [--allowed-ip <cidr>]... [--description <text>]",
+		Use:   "create --consumer <name> [--scope <scope>]... [--ttl <duration>] [--allowed-ip <cidr>]... [--description <text>] [--meta <name>=<value>]...",
 		Short: "Creates a key and prints it once",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -60,10 +62,18 @@ func apiKeyCommand(cmd *cobra.Command) {
 			ips, _ := f.GetStringSlice("allowed-ip")
 			desc, _ := f.GetString("description")
 			ttl, _ := f.GetString("ttl")
+			meta, _ := f.GetStringArray("meta")
 			if consumer == "" {
 				return fmt.Errorf("--consumer is required")
 			}
 			body := map[string]any{"consumer": consumer, "scopes": scopes, "allowed_ips": ips, "description": desc}
+			if len(meta) > 0 {
+				md, err := parseMeta(meta)
+				if err != nil {
+					return err
+				}
+				body["metadata"] = md
+			}
 			if ttl != "" {
 				body["ttl"] = ttl
 			}
@@ -75,6 +85,7 @@ func apiKeyCommand(cmd *cobra.Command) {
 	create.Flags().String("ttl", "", "Lifetime of the key, e.g. 720h or 90d (default: no expiry)")
 	create.Flags().StringSlice("allowed-ip", nil, "An IP or CIDR the key may be used from (repeatable)")
 	create.Flags().String("description", "", "A note on what the key is for")
+	create.Flags().StringArray("meta", nil, "A metadata pair name=value, never secret, exposed as {http.auth.user.meta.<name>} (repeatable)")
 
 	list := &cobra.Command{
 		Use:   "list [--consumer <name>]",
@@ -188,6 +199,9 @@ func printKey(w io.Writer, data []byte) error {
 	if k.Description != "" {
 		fmt.Fprintf(tw, "description:\t%s\n", k.Description)
 	}
+	for _, name := range slices.Sorted(maps.Keys(k.Metadata)) {
+		fmt.Fprintf(tw, "meta.%s:\t%s\n", name, k.Metadata[name])
+	}
 	fmt.Fprintf(tw, "created_at:\t%s\n", k.CreatedAt.Format(time.RFC3339))
 	for _, t := range []struct {
 		name string
@@ -221,13 +235,34 @@ func printList(w io.Writer, data []byte) error {
 		return fmt.Errorf("decoding the answer: %w", err)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCONSUMER\tSCOPES\tSTATUS\tCREATED\tEXPIRES")
+	fmt.Fprintln(tw, "ID\tCONSUMER\tSCOPES\tSTATUS\tCREATED\tEXPIRES\tMETADATA")
 	for _, k := range keys {
 		expires := "-"
 		if !k.ExpiresAt.IsZero() {
 			expires = k.ExpiresAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Consumer, strings.Join(k.Scopes, ","), k.Status, k.CreatedAt.Format(time.RFC3339), expires)
+		meta := make([]string, 0, len(k.Metadata))
+		for _, name := range slices.Sorted(maps.Keys(k.Metadata)) {
+			meta = append(meta, name+"="+k.Metadata[name])
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Consumer, strings.Join(k.Scopes, ","), k.Status, k.CreatedAt.Format(time.RFC3339), expires, strings.Join(meta, ","))
 	}
 	return tw.Flush()
+}
+
+// parseMeta reads the values of --meta: name=value pairs, each name once.
+// The admin API checks names and sizes (keystore.ValidateMetadata).
+func parseMeta(pairs []string) (map[string]string, error) {
+	md := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		name, val, ok := strings.Cut(p, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("--meta %q: want name=value", p)
+		}
+		if _, dup := md[name]; dup {
+			return nil, fmt.Errorf("--meta %s given twice", name)
+		}
+		md[name] = val
+	}
+	return md, nil
 }

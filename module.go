@@ -14,6 +14,7 @@ import (
 	"github.com/apigate/caddy-apigate/authz"
 	"github.com/apigate/caddy-apigate/cache"
 	"github.com/apigate/caddy-apigate/limiter"
+	"github.com/apigate/caddy-apigate/upstream"
 )
 
 func init() {
@@ -31,6 +32,7 @@ func init() {
 	caddy.RegisterModule(cache.Cache{})
 	caddy.RegisterModule(limiter.RateLimit{})
 	caddy.RegisterModule(Inspect{})
+	caddy.RegisterModule(upstream.UpstreamAuth{})
 
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)
@@ -40,9 +42,10 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("api_jwks", parseJWKS)
 	httpcaddyfile.RegisterHandlerDirective("api_cache", parseCache)
 	httpcaddyfile.RegisterHandlerDirective("api_inspect", parseInspect)
+	httpcaddyfile.RegisterHandlerDirective("api_upstream_auth", parseUpstreamAuth)
 
 	// Handler order: api_inspect, api_auth, api_authorize, api_rate_limit,
-	// api_cache, all before basic_auth. Each registration goes right before
+	// api_cache, api_upstream_auth, all before basic_auth. Each registration goes right before
 	// basic_auth, after the ones registered earlier, so the order here is the
 	// order of the handlers.
 	httpcaddyfile.RegisterDirectiveOrder("api_inspect", httpcaddyfile.Before, "basic_auth")
@@ -50,6 +53,7 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("api_authorize", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_rate_limit", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_cache", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("api_upstream_auth", httpcaddyfile.Before, "basic_auth")
 
 	// api_key_rotate and api_jwks answer by themselves, like respond: users put
 	// them in their own handle or route. Ordering them with the terminal
