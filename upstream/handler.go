@@ -223,7 +223,12 @@ func (u *UpstreamAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next ca
 	}
 	r.Header[u.header] = e.header
 	u.gate.Pass(start)
-	return next.ServeHTTP(w, r)
+	err := next.ServeHTTP(w, r)
+	// The request Caddy logs once the handlers return is this one: the token
+	// leaves it, so an access log showing a header other than Authorization
+	// (which Caddy redacts) never shows it.
+	delete(r.Header, u.header)
+	return err
 }
 
 // fetch asks the provider for the token of key (subject's, or the gateway's
