@@ -42,7 +42,7 @@ type fakeIdP struct {
 	release chan struct{} // when set, answers wait for it
 }
 
-func newFakeIdP(t *testing.T) *fakeIdP {
+func newFakeIdP(t testing.TB) *fakeIdP {
 	f := &fakeIdP{expires: 300}
 	f.check = func(r *http.Request) bool {
 		id, secret, ok := r.BasicAuth()
@@ -86,7 +86,7 @@ func (f *fakeIdP) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // provision builds a handler on a fixed clock.
-func provision(t *testing.T, u *UpstreamAuth, now *time.Time) *UpstreamAuth {
+func provision(t testing.TB, u *UpstreamAuth, now *time.Time) *UpstreamAuth {
 	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
