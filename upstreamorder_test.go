@@ -36,3 +36,7 @@ func TestUpstreamAuthDirectiveOrder(t *testing.T) {
 		last = i
 	}
 }
+
+func TestLegacyBackendsExampleAdapts(t *testing.T) {
+	assertExampleJSON(t, "examples/legacy-backends.Caddyfile", "examples/legacy-backends.json")
+}
