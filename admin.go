@@ -77,6 +77,9 @@ type createRequest struct {
 	TTL         caddy.Duration `json:"ttl,omitempty"`
 	AllowedIPs  []string       `json:"allowed_ips,omitempty"`
 	Description string         `json:"description,omitempty"`
+	// Metadata are string pairs (never secret) exposed as
+	// {http.auth.user.meta.<name>}.
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // rotateRequest is the body of POST /api_gateway/keys/{id}/rotate.
@@ -128,6 +131,7 @@ func (a *adminAPI) handleKeys(w http.ResponseWriter, r *http.Request) error {
 			Scopes:      req.Scopes,
 			AllowedIPs:  req.AllowedIPs,
 			Description: req.Description,
+			Metadata:    req.Metadata,
 			TTL:         time.Duration(req.TTL),
 		}, now)
 		if err != nil {

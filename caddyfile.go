@@ -15,6 +15,7 @@ import (
 	"github.com/apigate/caddy-apigate/inspect"
 	"github.com/apigate/caddy-apigate/limiter"
 	"github.com/apigate/caddy-apigate/monitor"
+	"github.com/apigate/caddy-apigate/upstream"
 )
 
 // parseGlobalOption parses the api_gateway global option. Syntax:
@@ -279,6 +280,11 @@ func parseMonitor(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 func parseCache(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	c := new(cache.Cache)
 	return c, c.UnmarshalCaddyfile(h.Dispenser)
+}
+
+func parseUpstreamAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	u := new(upstream.UpstreamAuth)
+	return u, u.UnmarshalCaddyfile(h.Dispenser)
 }
 
 func parseRateLimit(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {

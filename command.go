@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -111,7 +113,7 @@ func apiKeyCommand(cmd *cobra.Command) {
 	adminFlags(cmd)
 
 	create := &cobra.Command{
-		Use:   "create --consumer <name> [--scope <scope>]... [--ttl <duration>] [--allowed-ip <cidr>]... [--description <text>]",
+		Use:   "create --consumer <name> [--scope <scope>]... [--ttl <duration>] [--allowed-ip <cidr>]... [--description <text>] [--meta <name>=<value>]...",
 		Short: "Creates a key and prints it once",
 		Long: `Creates a key for a consumer and prints it, with its id and fields. The
 key is shown this once: store it then (only its hash is kept).
@@ -128,6 +130,7 @@ or several in one, separated by spaces.`,
 			ips, _ := f.GetStringSlice("allowed-ip")
 			desc, _ := f.GetString("description")
 			ttl, _ := f.GetString("ttl")
+			meta, _ := f.GetStringArray("meta")
 			if consumer == "" {
 				return cliError(c, fmt.Errorf("--consumer is required: who the key is for"))
 			}
@@ -136,6 +139,13 @@ or several in one, separated by spaces.`,
 				return cliError(c, err)
 			}
 			body := map[string]any{"consumer": consumer, "scopes": scopes, "allowed_ips": ips, "description": desc}
+			if len(meta) > 0 {
+				md, err := parseMeta(meta)
+				if err != nil {
+					return err
+				}
+				body["metadata"] = md
+			}
 			if ttl != "" {
 				if err := checkDuration("--ttl", ttl); err != nil {
 					return cliError(c, err)
@@ -150,6 +160,7 @@ or several in one, separated by spaces.`,
 	create.Flags().String("ttl", "", "Lifetime of the key, a `duration` such as 720h or 90d (default: no expiry)")
 	create.Flags().StringSlice("allowed-ip", nil, "An IP or `cidr` the key may be used from (repeatable, or comma-separated; default: any)")
 	create.Flags().String("description", "", "A `note` on what the key is for (never secret: it is listed)")
+	create.Flags().StringArray("meta", nil, "A metadata pair name=value, never secret, exposed as {http.auth.user.meta.<name>} (repeatable)")
 
 	list := &cobra.Command{
 		Use:   "list [--consumer <name>]",
@@ -404,6 +415,9 @@ func printKey(w io.Writer, data []byte) error {
 	if k.Description != "" {
 		fmt.Fprintf(tw, "description:\t%s\n", k.Description)
 	}
+	for _, name := range slices.Sorted(maps.Keys(k.Metadata)) {
+		fmt.Fprintf(tw, "meta.%s:\t%s\n", name, k.Metadata[name])
+	}
 	fmt.Fprintf(tw, "created_at:\t%s\n", k.CreatedAt.Format(time.RFC3339))
 	for _, t := range []struct {
 		name string
@@ -437,13 +451,34 @@ func printList(w io.Writer, data []byte) error {
 		return fmt.Errorf("decoding the answer: %w", err)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCONSUMER\tSCOPES\tSTATUS\tCREATED\tEXPIRES")
+	fmt.Fprintln(tw, "ID\tCONSUMER\tSCOPES\tSTATUS\tCREATED\tEXPIRES\tMETADATA")
 	for _, k := range keys {
 		expires := "-"
 		if !k.ExpiresAt.IsZero() {
 			expires = k.ExpiresAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Consumer, strings.Join(k.Scopes, ","), k.Status, k.CreatedAt.Format(time.RFC3339), expires)
+		meta := make([]string, 0, len(k.Metadata))
+		for _, name := range slices.Sorted(maps.Keys(k.Metadata)) {
+			meta = append(meta, name+"="+k.Metadata[name])
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Consumer, strings.Join(k.Scopes, ","), k.Status, k.CreatedAt.Format(time.RFC3339), expires, strings.Join(meta, ","))
 	}
 	return tw.Flush()
+}
+
+// parseMeta reads the values of --meta: name=value pairs, each name once.
+// The admin API checks names and sizes (keystore.ValidateMetadata).
+func parseMeta(pairs []string) (map[string]string, error) {
+	md := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		name, val, ok := strings.Cut(p, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("--meta %q: want name=value", p)
+		}
+		if _, dup := md[name]; dup {
+			return nil, fmt.Errorf("--meta %s given twice", name)
+		}
+		md[name] = val
+	}
+	return md, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/apigate/caddy-apigate/inspect"
 	"github.com/apigate/caddy-apigate/limiter"
 	"github.com/apigate/caddy-apigate/monitor"
+	"github.com/apigate/caddy-apigate/upstream"
 )
 
 func init() {
@@ -35,6 +36,7 @@ func init() {
 	caddy.RegisterModule(limiter.RateLimit{})
 	caddy.RegisterModule(inspect.Inspect{})
 	caddy.RegisterModule(monitor.Monitor{})
+	caddy.RegisterModule(upstream.UpstreamAuth{})
 
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)
@@ -45,9 +47,10 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("api_cache", parseCache)
 	httpcaddyfile.RegisterHandlerDirective("api_inspect", parseInspect)
 	httpcaddyfile.RegisterHandlerDirective("api_monitor", parseMonitor)
+	httpcaddyfile.RegisterHandlerDirective("api_upstream_auth", parseUpstreamAuth)
 
 	// Handler order: api_monitor, api_inspect, api_auth, api_authorize, api_rate_limit,
-	// api_cache, all before basic_auth. Each registration goes right before
+	// api_cache, api_upstream_auth, all before basic_auth. Each registration goes right before
 	// basic_auth, after the ones registered earlier, so the order here is the
 	// order of the handlers.
 	httpcaddyfile.RegisterDirectiveOrder("api_monitor", httpcaddyfile.Before, "basic_auth")
@@ -56,6 +59,7 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("api_authorize", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_rate_limit", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_cache", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("api_upstream_auth", httpcaddyfile.Before, "basic_auth")
 
 	// api_key_rotate and api_jwks answer by themselves, like respond: users put
 	// them in their own handle or route. Ordering them with the terminal

@@ -181,6 +181,9 @@ func (s skipAPIKeys) Authenticate(r *http.Request, clientIP netip.Addr, now time
 	return s.AuthMethod.Authenticate(r, clientIP, now)
 }
 
+// TakesBearer reports that the wrapped method takes Bearer tokens.
+func (skipAPIKeys) TakesBearer() bool { return true }
+
 func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	now := a.now()
 	ip := gateway.ClientIP(r)
@@ -197,6 +200,9 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		a.failed(now, ip, ErrAmbiguous)
 		return a.refuse(w, r, a.answers.of(ErrAmbiguous), gateway.Extra{})
 	}
+	// The bearer token, kept for api_upstream_auth (token exchange) should a
+	// token method accept it: the carriers are stripped below.
+	subject := r.Header.Get("Authorization")
 	for _, m := range a.methods {
 		id, err := m.Authenticate(r, ip, now)
 		if errors.Is(err, ErrNoCredential) {
@@ -214,6 +220,9 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 		if a.UpstreamToken != nil && !a.UpstreamToken.apply(r, id, now, a.logger) {
 			return a.refuse(w, r, a.answers.signing, gateway.Extra{})
+		}
+		if bt, ok := m.(BearerTaker); ok && bt.TakesBearer() {
+			gateway.SetSubjectToken(r, gateway.BearerToken(subject))
 		}
 		a.accept(w, r, id)
 		if id.KeyInGrace {
@@ -257,6 +266,9 @@ func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *Identity) {
 		repl.Set("http.auth.user.method", id.Method)
 		for name, val := range id.Claims {
 			repl.Set("http.auth.user."+name, val)
+		}
+		for name, val := range id.Metadata {
+			repl.Set("http.auth.user.meta."+name, val)
 		}
 	}
 	if id.Deprecation != "" {

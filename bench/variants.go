@@ -190,6 +190,33 @@ var variants = []variant{
 		target: 0.85,
 		setup:  jwtSetup,
 	},
+	{
+		// The jwt variant plus a token exchange whose answer is cached: what
+		// api_upstream_auth costs in the steady state, measured against jwt.
+		name: "token_exchange_warm",
+		site: `route {
+	api_auth {
+		jwt {
+			secret ` + benchJWTSecret + `
+			issuer https://idp.bench.example/
+			audience orders-api
+		}
+	}
+	api_authorize orders:read
+	api_upstream_auth {
+		token_exchange {$BENCH_TOKEN_URL} {
+			client_id bench
+			client_secret bench-secret
+			audience orders
+		}
+	}
+	reverse_proxy {$BENCH_UPSTREAM}
+}`,
+		target:   0.95,
+		baseline: "jwt",
+		setup:    jwtSetup,
+		services: startTokenEndpoint,
+	},
 }
 
 // benchJWTSecret signs the jwt variant's token; it protects nothing.

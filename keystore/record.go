@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -16,18 +17,21 @@ import (
 // Record is what the keystore knows about one API key. It never holds the key or
 // its secret; Hash is the hex SHA-256 of the secret.
 type Record struct {
-	ID          string    `json:"id"`
-	Consumer    string    `json:"consumer"`
-	Scopes      []string  `json:"scopes,omitempty"`
-	AllowedIPs  []string  `json:"allowed_ips,omitempty"`
-	Description string    `json:"description,omitempty"`
-	Hash        string    `json:"hash,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	ExpiresAt   time.Time `json:"expires_at,omitzero"`
-	RotatedAt   time.Time `json:"rotated_at,omitzero"`
-	RotatedFrom string    `json:"rotated_from,omitempty"`
-	RotatedTo   string    `json:"rotated_to,omitempty"`
-	RevokedAt   time.Time `json:"revoked_at,omitzero"`
+	ID          string   `json:"id"`
+	Consumer    string   `json:"consumer"`
+	Scopes      []string `json:"scopes,omitempty"`
+	AllowedIPs  []string `json:"allowed_ips,omitempty"`
+	Description string   `json:"description,omitempty"`
+	// Metadata are string pairs set at creation (never secret), exposed as
+	// {http.auth.user.meta.<name>} placeholders; see ValidateMetadata.
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	Hash        string            `json:"hash,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
+	RotatedAt   time.Time         `json:"rotated_at,omitzero"`
+	RotatedFrom string            `json:"rotated_from,omitempty"`
+	RotatedTo   string            `json:"rotated_to,omitempty"`
+	RevokedAt   time.Time         `json:"revoked_at,omitzero"`
 
 	// When the key.expiring and key.expired events went out, so that a cluster
 	// sends each once: the record is changed under its storage lock.
@@ -64,6 +68,7 @@ func (r Record) Public() Record {
 	r.Hash = ""
 	r.Scopes = append([]string(nil), r.Scopes...)
 	r.AllowedIPs = append([]string(nil), r.AllowedIPs...)
+	r.Metadata = maps.Clone(r.Metadata)
 	return r
 }
 
@@ -75,6 +80,11 @@ const (
 	MaxScopeLen       = 128
 	MaxAllowedIPs     = 64
 	MaxDescriptionLen = 1024
+	// Metadata: at most MaxMetadata pairs, names of at most MaxMetadataName
+	// bytes of [a-z0-9_], values of at most MaxMetadataValue bytes.
+	MaxMetadata      = 16
+	MaxMetadataName  = 64
+	MaxMetadataValue = 256
 )
 
 // ErrInvalid wraps every validation failure of a key request.
@@ -173,6 +183,42 @@ func validateDescription(d string) error {
 		return invalid("description is not valid UTF-8")
 	}
 	return nil
+}
+
+// ValidateMetadata checks a key's metadata: at most MaxMetadata pairs; each
+// name 1 to MaxMetadataName bytes of a-z, 0-9 and _ (it becomes part of a
+// placeholder name); each value at most MaxMetadataValue bytes of printable
+// UTF-8 without control characters (it may be sent in a header upstream).
+func ValidateMetadata(md map[string]string) error {
+	if len(md) > MaxMetadata {
+		return invalid("more than %d metadata pairs", MaxMetadata)
+	}
+	for name, val := range md {
+		if !ValidMetadataName(name) {
+			return invalid("metadata name %q is not valid (1-%d characters of a-z, 0-9 and _)", truncate(name, 40), MaxMetadataName)
+		}
+		if len(val) > MaxMetadataValue {
+			return invalid("metadata %s is longer than %d bytes", name, MaxMetadataValue)
+		}
+		if !utf8.ValidString(val) || strings.IndexFunc(val, unicode.IsControl) >= 0 {
+			return invalid("metadata %s is not printable UTF-8", name)
+		}
+	}
+	return nil
+}
+
+// ValidMetadataName reports whether s is a metadata name: 1 to
+// MaxMetadataName bytes of a-z, 0-9 and _.
+func ValidMetadataName(s string) bool {
+	if len(s) == 0 || len(s) > MaxMetadataName {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func truncate(s string, n int) string {

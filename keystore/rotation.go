@@ -76,6 +76,7 @@ func (s *Store) Rotate(ctx context.Context, id string, grace time.Duration, now 
 		Scopes:      old.Scopes,
 		AllowedIPs:  old.AllowedIPs,
 		Description: old.Description,
+		Metadata:    old.Metadata,
 		CreatedAt:   now,
 		ExpiresAt:   old.ExpiresAt,
 		RotatedFrom: old.ID,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"sort"
 	"strings"
@@ -346,6 +347,9 @@ type CreateRequest struct {
 	Scopes      []string
 	AllowedIPs  []string
 	Description string
+	// Metadata are string pairs exposed as {http.auth.user.meta.<name>}
+	// (ValidateMetadata); never secret.
+	Metadata map[string]string
 	// TTL is the key's lifetime; 0 means it does not expire.
 	TTL time.Duration
 }
@@ -368,6 +372,9 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, now time.Time) (R
 	if err := validateDescription(req.Description); err != nil {
 		return Record{}, "", err
 	}
+	if err := ValidateMetadata(req.Metadata); err != nil {
+		return Record{}, "", err
+	}
 	if req.TTL < 0 || req.TTL > MaxTTL {
 		return Record{}, "", invalid("ttl must be between 0 (no expiry) and %s", MaxTTL)
 	}
@@ -378,6 +385,7 @@ func (s *Store) Create(ctx context.Context, req CreateRequest, now time.Time) (R
 		Scopes:      dedupe(req.Scopes),
 		AllowedIPs:  append([]string(nil), req.AllowedIPs...),
 		Description: req.Description,
+		Metadata:    maps.Clone(req.Metadata),
 		CreatedAt:   now.UTC(),
 	}
 	if req.TTL > 0 {

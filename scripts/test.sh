@@ -46,6 +46,9 @@ part "unit and integration tests"
 race=-race
 [ "${RACE:-1}" = 0 ] && race=
 go test $race -count=1 -timeout 30m ./...
+# The test-only module of api_upstream_auth against zitadel/oidc (its own
+# go.mod, so the plugin's does not carry zitadel; ./... above skips it).
+(cd caddytest/oidc && go vet ./... && go test $race -count=1 -timeout 10m ./...)
 
 # Fuzz targets: a short run each, on top of their seed corpora (which the tests
 # above ran already).

@@ -29,6 +29,11 @@ type Identity struct {
 	// modify it.
 	Claims map[string]string
 
+	// Metadata are the string pairs of the API key's record (never secret),
+	// exposed as {http.auth.user.meta.<name>} placeholders. Shared by every
+	// request made with the key: never modify it.
+	Metadata map[string]string
+
 	// Deprecation and Sunset are header values to send back when the credential
 	// is deprecated (a rotated key in its grace period, or a key past max_age).
 	Deprecation string
