@@ -193,7 +193,8 @@ var variants = []variant{
 	{
 		// The jwt variant plus a token exchange whose answer is cached: what
 		// api_upstream_auth costs in the steady state, measured against jwt.
-		name: "token_exchange_warm",
+		name:  "token_exchange_warm",
+		about: "`api_auth` (JWT) + `api_upstream_auth` token exchange, the exchanged token cached",
 		site: `route {
 	api_auth {
 		jwt {

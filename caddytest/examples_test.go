@@ -54,6 +54,8 @@ var exampleCases = []exampleCase{
 	// keeps in its data folder.
 	{file: "lifecycle.Caddyfile", twin: "lifecycle.json", site: "8080", scopes: []string{"orders:read"},
 		calls: []string{"GET /orders/42", "POST /v1/keys/rotate"}, inHome: []string{"data/caddy/instance.uuid"}},
+	{file: "legacy-backends.Caddyfile", twin: "legacy-backends.json", site: "8080", scopes: []string{"orders:read"},
+		calls: []string{"GET /basic/orders", "GET /static/orders", "GET /account/orders", "GET /jwt/orders"}},
 	{file: "monitor.Caddyfile", twin: "monitor.json", site: "8080", scopes: []string{"orders:read"},
 		calls: []string{"GET /orders/42", "GET /broken/1"}, inHome: []string{"data/caddy/instance.uuid"}},
 	{file: "mtls.Caddyfile", twin: "mtls.json", site: "8443", scopes: []string{"orders:read"}, mtls: true,

@@ -25,6 +25,9 @@ func TestLegacyBackendsExample(t *testing.T) {
 		"admin 127.0.0.1:2019", "admin {ADMIN}",
 		"127.0.0.1:8080", "127.0.0.1:{PORT}",
 		"127.0.0.1:9080", up.Addr,
+		// The example's own stand-in backend: here, the test's upstream answers.
+		"http://:9080", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		", http://localhost:8080", "",
 		"./.apigate-demo", "{STORAGE}",
 	).Replace(string(src))
 	basic := base64.StdEncoding.EncodeToString([]byte("gateway:legacy-pass-93"))
