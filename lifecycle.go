@@ -48,7 +48,7 @@ const graceEventEvery = time.Hour
 var webhookEvents = map[string]bool{
 	keystore.EventCreated: true, keystore.EventRotated: true, keystore.EventRevoked: true,
 	keystore.EventExpiring: true, keystore.EventExpired: true,
-	"key.used_in_grace": true, "auth.lockout": true,
+	"key.used_in_grace": true, "auth.lockout": true, "key.leaked": true,
 }
 
 // notifiers keeps one webhook notifier per storage and instance, so that a

@@ -12,6 +12,7 @@ import (
 // reason in the metrics, the log and the audit record tells them apart.
 type answers struct {
 	none, lockedOut, signing *gateway.Answer
+	tlsRequired              *gateway.Answer
 	invalid, unavailable     *gateway.Answer
 	byRejection              map[*Rejection]*gateway.Answer
 }
@@ -37,6 +38,8 @@ func newAnswers(g *gateway.Gate) *answers {
 			"too many failed authentications from this address; retry after the time in Retry-After"),
 		signing: g.Answer(http.StatusServiceUnavailable, "upstream_token_failed",
 			"the gateway could not sign a token for the upstream; retry later", "Retry-After", "5"),
+		tlsRequired: g.Answer(http.StatusForbidden, "tls_required",
+			"credentials must be sent over HTTPS: this one crossed the network in clear text; use https:// and treat the credential as exposed"),
 		byRejection: make(map[*Rejection]*gateway.Answer, len(rejections)),
 	}
 	for _, rej := range rejections {
@@ -71,6 +74,9 @@ func (as *answers) of(rej *Rejection) *gateway.Answer {
 	}
 	return as.invalid
 }
+
+// noExtra is a refusal with nothing added for the request.
+var noExtra = gateway.Extra{}
 
 // retryAfter is d in whole seconds, rounded up, at least 1.
 func retryAfter(d time.Duration) int {

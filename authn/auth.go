@@ -44,6 +44,11 @@ type Auth struct {
 	// Default: none.
 	Lockout *LockoutConfig `json:"lockout,omitempty"`
 
+	// RequireTLS refuses (403) a credential that arrives over plain HTTP; TLS
+	// ended by a proxy the server's trusted_proxies trusts counts as TLS.
+	// Default: off.
+	RequireTLS *RequireTLSConfig `json:"require_tls,omitempty"`
+
 	methods []AuthMethod
 	app     gateway.App
 	logger  *zap.Logger
@@ -53,6 +58,8 @@ type Auth struct {
 
 	// carriers are those of every method, joined at provision.
 	carriers Carriers
+	// keyMethods are the api_key methods, for require_tls revoke_exposed.
+	keyMethods []*APIKey
 }
 
 // AuthMethod is an authentication method of api_auth: a module in the
@@ -153,8 +160,11 @@ func (a *Auth) Validate() error {
 // starts the methods' background work. A method that takes Bearer tokens is
 // given none shaped like a key of prefix.
 func (a *Auth) use(methods []AuthMethod, prefix string) {
-	a.methods, a.carriers = nil, Carriers{}
+	a.methods, a.carriers, a.keyMethods = nil, Carriers{}, nil
 	for _, m := range methods {
+		if km, ok := m.(*APIKeyMethod); ok {
+			a.keyMethods = append(a.keyMethods, &km.keys)
+		}
 		tried := m
 		if bt, ok := m.(BearerTaker); ok && bt.TakesBearer() {
 			tried = skipAPIKeys{m, prefix}
@@ -190,12 +200,15 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 	}
 	carried := a.carriers.Count(r)
+	if a.RequireTLS != nil && (carried > 0 || len(r.Header.Values("Authorization")) > 0) && !OverTLS(r) {
+		return a.refuseCleartext(w, r, now)
+	}
 	if carried > 1 {
 		// Two credentials (a valid key beside a forged token, two keys, one
 		// key twice): no method may pick one and let the other through.
 		a.carriers.Strip(r)
 		a.failed(now, ip, ErrAmbiguous)
-		return a.refuse(w, r, a.answers.of(ErrAmbiguous), gateway.Extra{})
+		return a.refuse(w, r, a.answers.of(ErrAmbiguous), noExtra)
 	}
 	for _, m := range a.methods {
 		id, err := m.Authenticate(r, ip, now)
@@ -210,10 +223,10 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 				rej = ErrMalformed
 			}
 			a.failed(now, ip, rej)
-			return a.refuse(w, r, a.answers.of(rej), gateway.Extra{})
+			return a.refuse(w, r, a.answers.of(rej), noExtra)
 		}
 		if a.UpstreamToken != nil && !a.UpstreamToken.apply(r, id, now, a.logger) {
-			return a.refuse(w, r, a.answers.signing, gateway.Extra{})
+			return a.refuse(w, r, a.answers.signing, noExtra)
 		}
 		a.accept(w, r, id)
 		if id.KeyInGrace {
@@ -228,9 +241,9 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		a.carriers.Strip(r)
 		r.Header.Del("Authorization")
 		a.failed(now, ip, ErrMalformed)
-		return a.refuse(w, r, a.answers.of(ErrMalformed), gateway.Extra{})
+		return a.refuse(w, r, a.answers.of(ErrMalformed), noExtra)
 	}
-	return a.refuse(w, r, a.answers.none, gateway.Extra{})
+	return a.refuse(w, r, a.answers.none, noExtra)
 }
 
 // refuse answers r through the gate (api_auth has no report mode).
