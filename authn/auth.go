@@ -87,6 +87,11 @@ type BearerTaker interface {
 	TakesBearer() bool
 }
 
+// rejecter is implemented by the methods with rejections of their own
+// (jwt's DPoP rejections, which carry its challenge): api_auth builds their
+// answers at provision.
+type rejecter interface{ rejections() []*Rejection }
+
 // starter is implemented by the methods with background work (jwt's JWKS
 // refresh); api_auth starts it once the methods have been provisioned and
 // validated, so an invalid configuration never reaches the network.
@@ -111,7 +116,7 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	a.gate, a.answers = g, newAnswers(g)
+	a.gate = g
 	app, err := gateway.AppFrom(ctx)
 	if err != nil {
 		return err
@@ -129,6 +134,13 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 		methods = append(methods, m.(AuthMethod))
 	}
 	a.use(methods, app.Store().Policy().Prefix)
+	var more []*Rejection
+	for _, m := range methods {
+		if r, ok := m.(rejecter); ok {
+			more = append(more, r.rejections()...)
+		}
+	}
+	a.answers = newAnswers(g, more...)
 	if a.UpstreamToken != nil {
 		if err := a.UpstreamToken.provision(app); err != nil {
 			return err

@@ -102,6 +102,10 @@ func (m *APIKeyMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		cache_size <n>
 //		unknown_kid_interval <duration>
 //		timeout  <duration>
+//		bound_tokens [required] [{
+//			proof_algorithms <alg>...   # default ES256 ES384 PS256 RS256 EdDSA
+//			proof_window <duration>     # default 60s
+//		}]
 //	}
 func (m *JWTMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
@@ -130,6 +134,9 @@ func (m *JWTMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return durationInto(d, &m.Leeway)
 		case "unknown_kid_interval":
 			return durationInto(d, &m.UnknownKidInterval)
+		case "bound_tokens":
+			m.BoundTokens = new(BoundTokensConfig)
+			return m.BoundTokens.unmarshalCaddyfile(d)
 		}
 		if ok, err := shared.parse(d, name); ok {
 			return err

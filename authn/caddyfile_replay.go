@@ -7,6 +7,9 @@ import (
 	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
+// The Caddyfile grammar of the replay protections: api_key_leak and the jwt
+// method's bound_tokens (require_tls is in api_auth's, caddyfile.go).
+
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	api_key_leak [<matcher>] [github] {
@@ -68,3 +71,26 @@ func (gh *GitHubScanning) unmarshalSub(d *caddyfile.Dispenser, name string) erro
 
 // Interface guard
 var _ caddyfile.Unmarshaler = (*KeyLeak)(nil)
+
+// unmarshalCaddyfile parses bound_tokens in the jwt method of api_auth (see
+// JWTMethod.unmarshalCaddyfile).
+func (c *BoundTokensConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		if d.Val() != "required" {
+			return d.Errf("bound_tokens: unknown argument %q (want required or nothing)", d.Val())
+		}
+		c.Required = true
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	return gateway.Block(d, "bound_tokens", func(name string) error {
+		switch name {
+		case "proof_algorithms":
+			return argsInto(d, &c.ProofAlgorithms)
+		case "proof_window":
+			return durationInto(d, &c.ProofWindow)
+		}
+		return gateway.Unknown(d, "bound_tokens", name)
+	})
+}
