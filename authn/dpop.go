@@ -220,7 +220,7 @@ func (d *DPoP) Check(ctx context.Context, proof string, req ProofRequest, now ti
 	switch {
 	case !ok || htu != req.URL, p.HTM != req.Method, p.JKT != req.JKT, p.ATH != TokenHash(req.Token):
 		return ErrProof
-	case p.IAT.Before(now.Add(-d.Window-d.Leeway)), p.IAT.After(now.Add(d.Leeway)):
+	case p.IAT.Before(now.Add(-d.Window - d.Leeway)), p.IAT.After(now.Add(d.Leeway)):
 		return ErrProof
 	}
 	sum := sha256.Sum256([]byte(p.JKT + "\x00" + p.JTI))

@@ -328,4 +328,3 @@ func (v *JWT) identity(claims map[string]any) (*Identity, *Rejection) {
 	}
 	return id, nil
 }
-

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -300,4 +301,36 @@ func FuzzParseLeakReport(f *testing.F) {
 		}
 		ParseGitHubKeys(body) //nolint:errcheck
 	})
+}
+
+type alwaysFirst struct{}
+
+func (alwaysFirst) FirstUse(context.Context, string, time.Time, time.Time) (bool, error) {
+	return true, nil
+}
+
+// BenchmarkDPoPCheck is the cost of one proof (the jti cache stubbed out).
+func BenchmarkDPoPCheck(b *testing.B) {
+	key := newProofKey(b)
+	const url = "https://api.example.com/orders"
+	proof := key.sign(b, nil, proofClaims("a", "GET", url, "tok", replayNow))
+	d := &DPoP{Algorithms: DefaultProofAlgorithms, Window: time.Minute, Leeway: 5 * time.Second, Seen: alwaysFirst{}}
+	req := ProofRequest{Method: "GET", URL: url, Token: "tok", JKT: key.jkt}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.Check(context.Background(), proof, req, replayNow); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOverTLS is what require_tls adds to a request over TLS.
+func BenchmarkOverTLS(b *testing.B) {
+	r := httptest.NewRequest("GET", "https://api.example.com/orders", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !OverTLS(r) {
+			b.Fatal("not TLS")
+		}
+	}
 }
