@@ -198,6 +198,11 @@ func parseKeyRotate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 	return k, k.UnmarshalCaddyfile(h.Dispenser)
 }
 
+func parseKeyLeak(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	k := new(authn.KeyLeak)
+	return k, k.UnmarshalCaddyfile(h.Dispenser)
+}
+
 func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	a := new(authn.Auth)
 	return a, a.UnmarshalCaddyfile(h.Dispenser)

@@ -56,3 +56,7 @@ func TestExamplesAdapt(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) { assertExampleJSON(t, f, twin) })
 	}
 }
+
+func TestReplayExampleAdapts(t *testing.T) {
+	assertExampleJSON(t, "examples/replay.Caddyfile", "examples/replay.json")
+}

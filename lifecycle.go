@@ -49,7 +49,7 @@ const graceEventEvery = time.Hour
 var webhookEvents = map[string]bool{
 	keystore.EventCreated: true, keystore.EventRotated: true, keystore.EventRevoked: true,
 	keystore.EventExpiring: true, keystore.EventExpired: true,
-	"key.used_in_grace": true, "auth.lockout": true,
+	"key.used_in_grace": true, "auth.lockout": true, "key.leaked": true,
 	monitor.EventDegraded: true, monitor.EventRecovered: true,
 	"upstream.healthy": true, "upstream.unhealthy": true,
 }

@@ -31,6 +31,7 @@ func init() {
 	caddy.RegisterModule(authz.Authorize{})
 	caddy.RegisterModule(authz.MatchScope{})
 	caddy.RegisterModule(authn.KeyRotate{})
+	caddy.RegisterModule(authn.KeyLeak{})
 	caddy.RegisterModule(adminAPI{})
 	caddy.RegisterModule(cache.Cache{})
 	caddy.RegisterModule(limiter.RateLimit{})
@@ -43,6 +44,7 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("api_authorize", parseAuthorize)
 	httpcaddyfile.RegisterHandlerDirective("api_rate_limit", parseRateLimit)
 	httpcaddyfile.RegisterHandlerDirective("api_key_rotate", parseKeyRotate)
+	httpcaddyfile.RegisterHandlerDirective("api_key_leak", parseKeyLeak)
 	httpcaddyfile.RegisterHandlerDirective("api_jwks", parseJWKS)
 	httpcaddyfile.RegisterHandlerDirective("api_cache", parseCache)
 	httpcaddyfile.RegisterHandlerDirective("api_inspect", parseInspect)
@@ -61,9 +63,10 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("api_cache", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_upstream_auth", httpcaddyfile.Before, "basic_auth")
 
-	// api_key_rotate and api_jwks answer by themselves, like respond: users put
+	// api_key_rotate, api_key_leak and api_jwks answer by themselves, like respond: users put
 	// them in their own handle or route. Ordering them with the terminal
 	// handlers lets them stand in a handle block.
 	httpcaddyfile.RegisterDirectiveOrder("api_key_rotate", httpcaddyfile.Before, "respond")
+	httpcaddyfile.RegisterDirectiveOrder("api_key_leak", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("api_jwks", httpcaddyfile.Before, "respond")
 }

@@ -2,6 +2,7 @@ package authn
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/apigate/caddy-apigate/internal/gateway"
@@ -12,6 +13,7 @@ import (
 // reason in the metrics, the log and the audit record tells them apart.
 type answers struct {
 	none, lockedOut, signing *gateway.Answer
+	tlsRequired              *gateway.Answer
 	invalid, unavailable     *gateway.Answer
 	byRejection              map[*Rejection]*gateway.Answer
 }
@@ -22,6 +24,7 @@ var rejections = []*Rejection{
 	ErrMalformed, ErrAmbiguous, ErrUnknown, ErrMismatch, ErrRevoked, ErrExpired, ErrIPNotAllowed,
 	ErrInvalidToken, ErrUnknownKey, ErrNotYetValid, ErrClaims,
 	ErrIdPUnavailable, ErrInactive, ErrCertNotVerified,
+	ErrCertBinding, ErrUnbound, ErrDPoP, ErrDPoPReplayed,
 }
 
 const (
@@ -29,7 +32,7 @@ const (
 	detailUnavailable = "the credential could not be checked now; retry later"
 )
 
-func newAnswers(g *gateway.Gate) *answers {
+func newAnswers(g *gateway.Gate, more ...*Rejection) *answers {
 	as := &answers{
 		none: g.Answer(http.StatusUnauthorized, "no_credential", gateway.DetailUnauthenticated,
 			"WWW-Authenticate", gateway.ChallengeBare),
@@ -37,9 +40,11 @@ func newAnswers(g *gateway.Gate) *answers {
 			"too many failed authentications from this address; retry after the time in Retry-After"),
 		signing: g.Answer(http.StatusServiceUnavailable, "upstream_token_failed",
 			"the gateway could not sign a token for the upstream; retry later", "Retry-After", "5"),
+		tlsRequired: g.Answer(http.StatusForbidden, "tls_required",
+			"credentials must be sent over HTTPS: this one crossed the network in clear text; use https:// and treat the credential as exposed"),
 		byRejection: make(map[*Rejection]*gateway.Answer, len(rejections)),
 	}
-	for _, rej := range rejections {
+	for _, rej := range slices.Concat(rejections, more) {
 		as.byRejection[rej] = answerOf(g, rej)
 	}
 	as.invalid, as.unavailable = as.byRejection[ErrInvalidToken], as.byRejection[ErrIdPUnavailable]
@@ -53,6 +58,8 @@ func answerOf(g *gateway.Gate, rej *Rejection) *gateway.Answer {
 			"WWW-Authenticate", gateway.ChallengeRequest)
 	case rej == ErrIPNotAllowed:
 		return g.Answer(http.StatusForbidden, rej.Label, "this key may not be used from the client's address")
+	case rej.Challenge != "":
+		return g.Answer(http.StatusUnauthorized, rej.Label, detailInvalid, "WWW-Authenticate", rej.Challenge)
 	case rej.Status == http.StatusServiceUnavailable:
 		// Not the caller's fault, and worth a retry.
 		return g.Answer(http.StatusServiceUnavailable, rej.Label, detailUnavailable, "Retry-After", "5")
@@ -71,6 +78,9 @@ func (as *answers) of(rej *Rejection) *gateway.Answer {
 	}
 	return as.invalid
 }
+
+// noExtra is a refusal with nothing added for the request.
+var noExtra = gateway.Extra{}
 
 // retryAfter is d in whole seconds, rounded up, at least 1.
 func retryAfter(d time.Duration) int {

@@ -44,6 +44,11 @@ type Auth struct {
 	// Default: none.
 	Lockout *LockoutConfig `json:"lockout,omitempty"`
 
+	// RequireTLS refuses (403) a credential that arrives over plain HTTP; TLS
+	// ended by a proxy the server's trusted_proxies trusts counts as TLS.
+	// Default: off.
+	RequireTLS *RequireTLSConfig `json:"require_tls,omitempty"`
+
 	methods []AuthMethod
 	app     gateway.App
 	logger  *zap.Logger
@@ -53,6 +58,8 @@ type Auth struct {
 
 	// carriers are those of every method, joined at provision.
 	carriers Carriers
+	// keyMethods are the api_key methods, for require_tls revoke_exposed.
+	keyMethods []*APIKey
 }
 
 // AuthMethod is an authentication method of api_auth: a module in the
@@ -80,6 +87,11 @@ type BearerTaker interface {
 	TakesBearer() bool
 }
 
+// rejecter is implemented by the methods with rejections of their own
+// (jwt's DPoP rejections, which carry its challenge): api_auth builds their
+// answers at provision.
+type rejecter interface{ rejections() []*Rejection }
+
 // starter is implemented by the methods with background work (jwt's JWKS
 // refresh); api_auth starts it once the methods have been provisioned and
 // validated, so an invalid configuration never reaches the network.
@@ -104,7 +116,7 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	a.gate, a.answers = g, newAnswers(g)
+	a.gate = g
 	app, err := gateway.AppFrom(ctx)
 	if err != nil {
 		return err
@@ -122,6 +134,13 @@ func (a *Auth) Provision(ctx caddy.Context) error {
 		methods = append(methods, m.(AuthMethod))
 	}
 	a.use(methods, app.Store().Policy().Prefix)
+	var more []*Rejection
+	for _, m := range methods {
+		if r, ok := m.(rejecter); ok {
+			more = append(more, r.rejections()...)
+		}
+	}
+	a.answers = newAnswers(g, more...)
 	if a.UpstreamToken != nil {
 		if err := a.UpstreamToken.provision(app); err != nil {
 			return err
@@ -153,8 +172,11 @@ func (a *Auth) Validate() error {
 // starts the methods' background work. A method that takes Bearer tokens is
 // given none shaped like a key of prefix.
 func (a *Auth) use(methods []AuthMethod, prefix string) {
-	a.methods, a.carriers = nil, Carriers{}
+	a.methods, a.carriers, a.keyMethods = nil, Carriers{}, nil
 	for _, m := range methods {
+		if km, ok := m.(*APIKeyMethod); ok {
+			a.keyMethods = append(a.keyMethods, &km.keys)
+		}
 		tried := m
 		if bt, ok := m.(BearerTaker); ok && bt.TakesBearer() {
 			tried = skipAPIKeys{m, prefix}
@@ -193,12 +215,15 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 	}
 	carried := a.carriers.Count(r)
+	if a.RequireTLS != nil && (carried > 0 || len(r.Header.Values("Authorization")) > 0) && !OverTLS(r) {
+		return a.refuseCleartext(w, r, now)
+	}
 	if carried > 1 {
 		// Two credentials (a valid key beside a forged token, two keys, one
 		// key twice): no method may pick one and let the other through.
 		a.carriers.Strip(r)
 		a.failed(now, ip, ErrAmbiguous)
-		return a.refuse(w, r, a.answers.of(ErrAmbiguous), gateway.Extra{})
+		return a.refuse(w, r, a.answers.of(ErrAmbiguous), noExtra)
 	}
 	// The bearer token, kept for api_upstream_auth (token exchange) should a
 	// token method accept it: the carriers are stripped below.
@@ -216,10 +241,10 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 				rej = ErrMalformed
 			}
 			a.failed(now, ip, rej)
-			return a.refuse(w, r, a.answers.of(rej), gateway.Extra{})
+			return a.refuse(w, r, a.answers.of(rej), noExtra)
 		}
 		if a.UpstreamToken != nil && !a.UpstreamToken.apply(r, id, now, a.logger) {
-			return a.refuse(w, r, a.answers.signing, gateway.Extra{})
+			return a.refuse(w, r, a.answers.signing, noExtra)
 		}
 		if bt, ok := m.(BearerTaker); ok && bt.TakesBearer() {
 			gateway.SetSubjectToken(r, gateway.BearerToken(subject))
@@ -237,9 +262,9 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		a.carriers.Strip(r)
 		r.Header.Del("Authorization")
 		a.failed(now, ip, ErrMalformed)
-		return a.refuse(w, r, a.answers.of(ErrMalformed), gateway.Extra{})
+		return a.refuse(w, r, a.answers.of(ErrMalformed), noExtra)
 	}
-	return a.refuse(w, r, a.answers.none, gateway.Extra{})
+	return a.refuse(w, r, a.answers.none, noExtra)
 }
 
 // refuse answers r through the gate (api_auth has no report mode).

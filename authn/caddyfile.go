@@ -25,6 +25,9 @@ import (
 //		client_cert [{ ... }]
 //		lockout <failures>/<window> <duration>
 //		upstream_token { ... }
+//		require_tls [{
+//			revoke_exposed    # revoke a valid key seen in clear text
+//		}]
 //	}
 //
 // Without a block, api_auth accepts API keys with their defaults. Methods are
@@ -53,6 +56,9 @@ func (a *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "lockout":
 			a.Lockout = new(LockoutConfig)
 			return a.Lockout.unmarshalCaddyfile(d)
+		case "require_tls":
+			a.RequireTLS = new(RequireTLSConfig)
+			return a.RequireTLS.unmarshalCaddyfile(d)
 		default:
 			return gateway.Unknown(d, "api_auth", name)
 		}
@@ -96,6 +102,10 @@ func (m *APIKeyMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		cache_size <n>
 //		unknown_kid_interval <duration>
 //		timeout  <duration>
+//		bound_tokens [required] [{
+//			proof_algorithms <alg>...   # default ES256 ES384 PS256 RS256 EdDSA
+//			proof_window <duration>     # default 60s
+//		}]
 //	}
 func (m *JWTMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
@@ -124,6 +134,9 @@ func (m *JWTMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return durationInto(d, &m.Leeway)
 		case "unknown_kid_interval":
 			return durationInto(d, &m.UnknownKidInterval)
+		case "bound_tokens":
+			m.BoundTokens = new(BoundTokensConfig)
+			return m.BoundTokens.unmarshalCaddyfile(d)
 		}
 		if ok, err := shared.parse(d, name); ok {
 			return err
@@ -270,6 +283,27 @@ func (lc *LockoutConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.Err("lockout takes no block")
 	}
 	return nil
+}
+
+// unmarshalCaddyfile parses require_tls in api_auth:
+//
+//	require_tls [{
+//		revoke_exposed
+//	}]
+func (c *RequireTLSConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return gateway.Block(d, "require_tls", func(name string) error {
+		if name != "revoke_exposed" {
+			return gateway.Unknown(d, "require_tls", name)
+		}
+		c.RevokeExposed = true
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		return nil
+	})
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:

@@ -33,6 +33,9 @@ type Rejection struct {
 	Reason string
 	// Label names the rejection in metrics: a fixed word, never request data.
 	Label string
+	// Challenge, when set, is the WWW-Authenticate of the answer (a DPoP
+	// challenge); else it is the Bearer challenge of Code.
+	Challenge string
 }
 
 func (r *Rejection) Error() string { return "credential rejected: " + r.Reason }

@@ -2,13 +2,9 @@ package authn
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
 	"net/netip"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -78,6 +74,9 @@ type JWT struct {
 	CacheTTL time.Duration
 	// Method is the name put in Identity.Method; "jwt" when empty.
 	Method string
+	// Bound, when set, checks the token's binding (cnf) and takes DPoP
+	// tokens.
+	Bound *BoundTokens
 
 	parser *jwt.Parser
 	opts   []jwt.ParserOption
@@ -143,6 +142,9 @@ func LooksLikeJWS(token string) bool {
 // Authenticate takes a JWT from `Authorization: Bearer <token>` and verifies
 // it. A Bearer token that is not shaped like a JWT is left to the next method.
 func (v *JWT) Authenticate(r *http.Request, _ netip.Addr, now time.Time) (*Identity, error) {
+	if v.Bound != nil {
+		return v.Bound.authenticate(v, r, now)
+	}
 	token, err := takeBearer(r, LooksLikeJWS)
 	if err != nil {
 		return nil, err
@@ -161,38 +163,45 @@ func bearerCarriers() Carriers {
 
 // Verify checks token at now and returns the identity it carries.
 func (v *JWT) Verify(ctx context.Context, token string, now time.Time) (*Identity, error) {
+	id, _, err := v.VerifyBound(ctx, token, now)
+	return id, err
+}
+
+// VerifyBound is Verify that also returns what the token is bound to (its
+// cnf claim); checking the binding is the caller's.
+func (v *JWT) VerifyBound(ctx context.Context, token string, now time.Time) (*Identity, Binding, error) {
 	if token == "" || len(token) > MaxTokenLen {
-		return nil, ErrMalformed
+		return nil, Binding{}, ErrMalformed
 	}
 	var key [32]byte
 	if v.Cache != nil {
 		key = TokenKey(token)
-		if id, rej, ok := v.Cache.Get(key, now); ok {
+		if id, rej, bind, ok := v.Cache.GetBound(key, now); ok {
 			if rej != nil {
-				return nil, rej
+				return nil, Binding{}, rej
 			}
-			return id, nil
+			return id, bind, nil
 		}
 	}
-	id, exp, rej := v.verify(ctx, token, now)
+	id, exp, bind, rej := v.verify(ctx, token, now)
 	if rej != nil {
-		return nil, rej
+		return nil, Binding{}, rej
 	}
 	if v.Cache != nil {
 		until := exp
 		if v.CacheTTL > 0 && now.Add(v.CacheTTL).Before(until) {
 			until = now.Add(v.CacheTTL)
 		}
-		v.Cache.Put(key, id, nil, until, now)
+		v.Cache.PutBound(key, id, nil, bind, until, now)
 	}
-	return id, nil
+	return id, bind, nil
 }
 
 type keyError struct{ rej *Rejection }
 
 func (e keyError) Error() string { return e.rej.Reason }
 
-func (v *JWT) verify(ctx context.Context, token string, now time.Time) (*Identity, time.Time, *Rejection) {
+func (v *JWT) verify(ctx context.Context, token string, now time.Time) (*Identity, time.Time, Binding, *Rejection) {
 	opts := append(v.opts[:len(v.opts):len(v.opts)], jwt.WithTimeFunc(func() time.Time { return now }))
 	claims := jwt.MapClaims{}
 	_, err := jwt.NewParser(opts...).ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
@@ -222,27 +231,27 @@ func (v *JWT) verify(ctx context.Context, token string, now time.Time) (*Identit
 		var ke keyError
 		switch {
 		case errors.As(err, &ke):
-			return nil, time.Time{}, ke.rej
+			return nil, time.Time{}, Binding{}, ke.rej
 		case errors.Is(err, jwt.ErrTokenExpired):
-			return nil, time.Time{}, ErrExpired
+			return nil, time.Time{}, Binding{}, ErrExpired
 		case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-			return nil, time.Time{}, ErrNotYetValid
+			return nil, time.Time{}, Binding{}, ErrNotYetValid
 		case errors.Is(err, jwt.ErrTokenMalformed):
-			return nil, time.Time{}, ErrMalformed
+			return nil, time.Time{}, Binding{}, ErrMalformed
 		case errors.Is(err, jwt.ErrTokenInvalidClaims):
-			return nil, time.Time{}, ErrClaims
+			return nil, time.Time{}, Binding{}, ErrClaims
 		}
-		return nil, time.Time{}, ErrInvalidToken
+		return nil, time.Time{}, Binding{}, ErrInvalidToken
 	}
 	exp, err := claims.GetExpirationTime()
 	if err != nil || exp == nil {
-		return nil, time.Time{}, ErrClaims
+		return nil, time.Time{}, Binding{}, ErrClaims
 	}
 	id, rej := v.identity(claims)
 	if rej != nil {
-		return nil, time.Time{}, rej
+		return nil, time.Time{}, Binding{}, rej
 	}
-	return id, exp.Time, nil
+	return id, exp.Time, bindingOf(claims), nil
 }
 
 // checkHeader rejects the headers the gateway does not accept.
@@ -318,78 +327,4 @@ func (v *JWT) identity(claims map[string]any) (*Identity, *Rejection) {
 		}
 	}
 	return id, nil
-}
-
-// appendScopes adds the scopes of a claim value (a space-separated string or
-// an array of strings) to scopes, skipping duplicates and non-strings.
-func appendScopes(scopes []string, val any) []string {
-	add := func(s string) {
-		if s != "" && len(s) <= MaxClaimLen && !slices.Contains(scopes, s) {
-			scopes = append(scopes, s)
-		}
-	}
-	switch x := val.(type) {
-	case string:
-		for s := range strings.FieldsSeq(x) {
-			add(s)
-		}
-	case []any:
-		for _, e := range x {
-			if s, ok := e.(string); ok {
-				for f := range strings.FieldsSeq(s) {
-					add(f)
-				}
-			}
-		}
-	}
-	return scopes
-}
-
-// ClaimString renders a claim value for a placeholder: strings as they are,
-// numbers and booleans in JSON form, arrays of those joined by spaces, objects
-// as JSON. Values longer than MaxClaimLen are dropped.
-func ClaimString(val any) (string, bool) {
-	var s string
-	switch x := val.(type) {
-	case nil:
-		return "", false
-	case string:
-		s = x
-	case json.Number:
-		s = x.String()
-	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
-			s = strconv.FormatInt(int64(x), 10)
-		} else {
-			s = strconv.FormatFloat(x, 'g', -1, 64)
-		}
-	case bool:
-		s = strconv.FormatBool(x)
-	case []any:
-		parts := make([]string, 0, len(x))
-		for _, e := range x {
-			switch e.(type) {
-			case []any, map[string]any:
-				b, _ := json.Marshal(x)
-				return limitClaim(string(b))
-			}
-			p, _ := ClaimString(e)
-			parts = append(parts, p)
-		}
-		s = strings.Join(parts, " ")
-	default:
-		b, err := json.Marshal(x)
-		if err != nil {
-			return "", false
-		}
-		s = string(b)
-	}
-	return limitClaim(s)
-}
-
-func limitClaim(s string) (string, bool) {
-	if len(s) > MaxClaimLen {
-		return "", false
-	}
-	return s, true
 }

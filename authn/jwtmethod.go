@@ -94,6 +94,11 @@ type JWTMethod struct {
 	// Timeout bounds each request to the provider. Default: 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
+	// BoundTokens checks the binding of tokens bound to a client
+	// certificate or a DPoP key, and accepts `Authorization: DPoP`. Default:
+	// off (cnf is not checked).
+	BoundTokens *BoundTokensConfig `json:"bound_tokens,omitempty"`
+
 	secret   string // Secret, expanded
 	pem      []byte // the contents of Key
 	verifier *JWT
@@ -162,6 +167,13 @@ func (m *JWTMethod) Provision(ctx caddy.Context) error {
 		Cache:         cache,
 		// Keys the provider withdraws stop working for cached tokens within this.
 		CacheTTL: 5 * time.Minute,
+	}
+	if m.BoundTokens != nil {
+		app, err := gateway.AppFrom(ctx)
+		if err != nil {
+			return err
+		}
+		m.verifier.Bound = m.BoundTokens.provision(app, time.Duration(m.Leeway))
 	}
 	return m.verifier.Init()
 }
@@ -265,6 +277,11 @@ func (m *JWTMethod) Validate() error {
 	if err := checkClaims("jwt", m.Claims); err != nil {
 		return err
 	}
+	if m.BoundTokens != nil {
+		if err := m.BoundTokens.Validate(); err != nil {
+			return err
+		}
+	}
 	return checkNotNegative("jwt", m.CacheSize, map[string]caddy.Duration{
 		"leeway": m.Leeway, "unknown_kid_interval": m.UnknownKidInterval, "timeout": m.Timeout})
 }
@@ -347,4 +364,5 @@ var (
 	_ AuthMethod         = (*JWTMethod)(nil)
 	_ BearerTaker        = (*JWTMethod)(nil)
 	_ starter            = (*JWTMethod)(nil)
+	_ rejecter           = (*JWTMethod)(nil)
 )

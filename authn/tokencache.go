@@ -30,6 +30,7 @@ type cacheShard struct {
 type cacheEntry struct {
 	id    *Identity // nil: a negative entry (the token was rejected)
 	rej   *Rejection
+	bind  Binding
 	until time.Time
 }
 
@@ -57,20 +58,31 @@ func TokenKey(token string) [32]byte {
 // Get returns the identity stored for key, or the rejection stored for it, if
 // the entry is still valid at now. ok is false when there is no valid entry.
 func (c *TokenCache) Get(key [32]byte, now time.Time) (id *Identity, rej *Rejection, ok bool) {
+	id, rej, _, ok = c.GetBound(key, now)
+	return id, rej, ok
+}
+
+// GetBound is Get, also returning the binding stored with the identity.
+func (c *TokenCache) GetBound(key [32]byte, now time.Time) (id *Identity, rej *Rejection, bind Binding, ok bool) {
 	s := &c.shards[key[0]%cacheShards]
 	s.mu.RLock()
 	e, found := s.m[key]
 	s.mu.RUnlock()
 	if !found || !now.Before(e.until) {
-		return nil, nil, false
+		return nil, nil, Binding{}, false
 	}
-	return e.id, e.rej, true
+	return e.id, e.rej, e.bind, true
 }
 
 // Put stores an identity (or, with id nil, a rejection) for key until until.
 // When the shard is full, expired entries are dropped first, then arbitrary
 // ones: a full cache costs signature checks, never correctness.
 func (c *TokenCache) Put(key [32]byte, id *Identity, rej *Rejection, until, now time.Time) {
+	c.PutBound(key, id, rej, Binding{}, until, now)
+}
+
+// PutBound is Put with the binding of the token.
+func (c *TokenCache) PutBound(key [32]byte, id *Identity, rej *Rejection, bind Binding, until, now time.Time) {
 	if !now.Before(until) {
 		return
 	}
@@ -93,7 +105,7 @@ func (c *TokenCache) Put(key [32]byte, id *Identity, rej *Rejection, until, now 
 			}
 		}
 	}
-	s.m[key] = cacheEntry{id: id, rej: rej, until: until}
+	s.m[key] = cacheEntry{id: id, rej: rej, bind: bind, until: until}
 }
 
 // Len returns the number of entries, expired ones included.

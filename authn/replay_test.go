@@ -1,0 +1,336 @@
+package authn
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+var replayNow = time.Unix(1_800_000_000, 0)
+
+type proofKeyPair struct {
+	priv *ecdsa.PrivateKey
+	jwk  map[string]any
+	jkt  string
+}
+
+func newProofKey(t testing.TB) proofKeyPair {
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	x, y := make([]byte, 32), make([]byte, 32)
+	priv.X.FillBytes(x)
+	priv.Y.FillBytes(y)
+	enc := base64.RawURLEncoding.EncodeToString
+	sum := sha256.Sum256(fmt.Appendf(nil, `{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}`, enc(x), enc(y)))
+	return proofKeyPair{priv, map[string]any{"kty": "EC", "crv": "P-256", "x": enc(x), "y": enc(y)}, enc(sum[:])}
+}
+
+func (k proofKeyPair) sign(t testing.TB, header map[string]any, claims jwt.MapClaims) string {
+	j := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+	j.Header["typ"] = "dpop+jwt"
+	j.Header["jwk"] = k.jwk
+	for n, v := range header {
+		if v == nil {
+			delete(j.Header, n)
+		} else {
+			j.Header[n] = v
+		}
+	}
+	s, err := j.SignedString(k.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func proofClaims(jti, htm, htu, token string, iat time.Time) jwt.MapClaims {
+	return jwt.MapClaims{"jti": jti, "htm": htm, "htu": htu, "iat": iat.Unix(), "ath": TokenHash(token)}
+}
+
+func TestDPoPCheck(t *testing.T) {
+	key, other := newProofKey(t), newProofKey(t)
+	const url = "https://api.example.com/orders"
+	req := ProofRequest{Method: "GET", URL: url, Token: "tok", JKT: key.jkt}
+	private := map[string]any{"kty": "EC", "crv": "P-256", "x": key.jwk["x"], "y": key.jwk["y"], "d": "AAAA"}
+	for _, tc := range []struct {
+		name   string
+		proof  string
+		want   error
+		replay bool
+	}{
+		{name: "valid", proof: key.sign(t, nil, proofClaims("a", "GET", url, "tok", replayNow))},
+		{name: "htu normalised", proof: key.sign(t, nil, proofClaims("b", "GET", "HTTPS://API.example.com:443/orders?x=1#f", "tok", replayNow))},
+		{name: "replayed", proof: key.sign(t, nil, proofClaims("c", "GET", url, "tok", replayNow)), replay: true, want: ErrProofReplayed},
+		{name: "method", proof: key.sign(t, nil, proofClaims("d", "POST", url, "tok", replayNow)), want: ErrProof},
+		{name: "url", proof: key.sign(t, nil, proofClaims("e", "GET", url+"/1", "tok", replayNow)), want: ErrProof},
+		{name: "old", proof: key.sign(t, nil, proofClaims("f", "GET", url, "tok", replayNow.Add(-2*time.Minute))), want: ErrProof},
+		{name: "future", proof: key.sign(t, nil, proofClaims("g", "GET", url, "tok", replayNow.Add(time.Minute))), want: ErrProof},
+		{name: "other token", proof: key.sign(t, nil, proofClaims("h", "GET", url, "tok2", replayNow)), want: ErrProof},
+		{name: "other key", proof: other.sign(t, nil, proofClaims("i", "GET", url, "tok", replayNow)), want: ErrProof},
+		{name: "typ", proof: key.sign(t, map[string]any{"typ": "JWT"}, proofClaims("j", "GET", url, "tok", replayNow)), want: ErrProof},
+		{name: "no jwk", proof: key.sign(t, map[string]any{"jwk": nil}, proofClaims("k", "GET", url, "tok", replayNow)), want: ErrProof},
+		{name: "private jwk", proof: key.sign(t, map[string]any{"jwk": private}, proofClaims("l", "GET", url, "tok", replayNow)), want: ErrProof},
+		{name: "no ath", proof: key.sign(t, nil, jwt.MapClaims{"jti": "m", "htm": "GET", "htu": url, "iat": replayNow.Unix()}), want: ErrProof},
+		{name: "no jti", proof: key.sign(t, nil, jwt.MapClaims{"htm": "GET", "htu": url, "iat": replayNow.Unix(), "ath": TokenHash("tok")}), want: ErrProof},
+		{name: "hmac", proof: "eyJhbGciOiJIUzI1NiJ9.e30.c2ln", want: ErrProof},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &DPoP{Algorithms: DefaultProofAlgorithms, Window: time.Minute, Leeway: 5 * time.Second, Seen: &MemoryJTI{Max: 10}}
+			err := d.Check(context.Background(), tc.proof, req, replayNow)
+			if tc.replay {
+				if err != nil {
+					t.Fatalf("first use: %v", err)
+				}
+				err = d.Check(context.Background(), tc.proof, req, replayNow.Add(time.Second))
+			}
+			if !errors.Is(err, tc.want) && !(tc.want == nil && err == nil) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestBindingOf(t *testing.T) {
+	for _, tc := range []struct {
+		cnf  string
+		want Binding
+	}{
+		{`{}`, Binding{}},
+		{`{"cnf":{"jkt":"a"}}`, Binding{JKT: "a"}},
+		{`{"cnf":{"x5t#S256":"b"}}`, Binding{X5T: "b"}},
+		{`{"cnf":{"jkt":"a","x5t#S256":"b"}}`, Binding{JKT: "a", X5T: "b", Other: true}},
+		{`{"cnf":{"jwk":{}}}`, Binding{Other: true}},
+		{`{"cnf":{"jkt":1}}`, Binding{Other: true}},
+		{`{"cnf":"x"}`, Binding{Other: true}},
+	} {
+		var claims map[string]any
+		json.Unmarshal([]byte(tc.cnf), &claims) //nolint:errcheck
+		if got := bindingOf(claims); got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.cnf, got, tc.want)
+		}
+	}
+}
+
+func TestMemoryJTI(t *testing.T) {
+	c := &MemoryJTI{Max: 2}
+	ctx := context.Background()
+	for i, step := range []struct {
+		key  string
+		at   time.Duration
+		want bool
+		err  bool
+	}{
+		{"a", 0, true, false}, {"a", time.Second, false, false}, {"b", 0, true, false},
+		{"c", 0, false, true}, {"c", 2 * time.Minute, true, false}, {"a", 2 * time.Minute, true, false},
+	} {
+		now := replayNow.Add(step.at)
+		got, err := c.FirstUse(ctx, step.key, now.Add(time.Minute), now)
+		if got != step.want || (err != nil) != step.err {
+			t.Fatalf("step %d: %v %v", i, got, err)
+		}
+	}
+}
+
+func TestClientBuckets(t *testing.T) {
+	b := newClientBuckets(2, time.Minute, 2)
+	for i, step := range []struct {
+		client string
+		at     time.Duration
+		want   bool
+	}{
+		{"a", 0, true}, {"a", 0, true}, {"a", 0, false}, {"a", 30 * time.Second, true}, {"a", 30 * time.Second, false},
+		{"b", 0, true}, {"c", 0, true}, // c pushes out a client
+	} {
+		if ok, wait := b.Allow(step.client, replayNow.Add(step.at)); ok != step.want || (!ok && wait <= 0) {
+			t.Fatalf("step %d: %v %v", i, ok, wait)
+		}
+	}
+	if len(b.m) > 2 {
+		t.Fatalf("%d clients remembered", len(b.m))
+	}
+}
+
+func TestParseLeakReport(t *testing.T) {
+	for body, n := range map[string]int{
+		`[{"token":"a"}]`: 1, `[{"token":"a","type":"t","url":"u","source":"s","extra":1}, {"token":"b"}]`: 2,
+		`[]`: -1, `null`: -1, `{"token":"a"}`: -1, `[{"token":""}]`: -1, `[{"token":1}]`: -1, `[null]`: -1,
+		`[{"token":"a"}] [`: -1, `[{"token":"a"}]x`: -1, ``: -1, `[{"token":"` + strings.Repeat("a", 2000) + `"}]`: -1,
+	} {
+		got, err := ParseLeakReport([]byte(body))
+		if (n < 0) != (err != nil) || (n >= 0 && len(got) != n) {
+			t.Errorf("%.40s: %d %v", body, len(got), err)
+		}
+	}
+}
+
+func githubKeyDoc(t testing.TB, keys map[string]*ecdsa.PublicKey) []byte {
+	type pk struct {
+		ID  string `json:"key_identifier"`
+		Key string `json:"key"`
+	}
+	var list []pk
+	for id, k := range keys {
+		der, _ := x509.MarshalPKIXPublicKey(k)
+		list = append(list, pk{id, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))})
+	}
+	b, _ := json.Marshal(map[string]any{"public_keys": list})
+	return b
+}
+
+func TestGitHubSignature(t *testing.T) {
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keys, err := ParseGitHubKeys(githubKeyDoc(t, map[string]*ecdsa.PublicKey{"k1": &priv.PublicKey}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`[{"token":"x"}]`)
+	sum := sha256.Sum256(body)
+	sig, _ := ecdsa.SignASN1(rand.Reader, priv, sum[:])
+	good := base64.StdEncoding.EncodeToString(sig)
+	if err := VerifyGitHubSignature(keys["k1"], body, good); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct {
+		body []byte
+		sig  string
+	}{{append(body, ' '), good}, {body, ""}, {body, "!!"}, {body, base64.StdEncoding.EncodeToString([]byte("x"))}} {
+		if VerifyGitHubSignature(keys["k1"], bad.body, bad.sig) == nil {
+			t.Errorf("accepted %q", bad.sig)
+		}
+	}
+	if _, err := ParseGitHubKeys([]byte(`{"public_keys":[{"key_identifier":"a","key":"x"}]}`)); err == nil {
+		t.Error("a list with no usable key")
+	}
+}
+
+func TestReplayCaddyfile(t *testing.T) {
+	h := new(KeyLeak)
+	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("api_key_leak github {\n\tkeys_url http://127.0.0.1:1/k\n\tkey a {file./a.pem}\n\tkey b {file./b.pem}\n\tmax_body 4KiB\n\trate_limit 5/1m\n}"))
+	if err != nil || h.GitHub == nil || len(h.GitHub.PublicKeys) != 2 || h.MaxBody != 4096 || h.RateLimit != 5 {
+		t.Fatalf("%v %+v", err, h)
+	}
+	a, err := parseAuth(t, "api_auth {\n\trequire_tls {\n\t\trevoke_exposed\n\t}\n\tjwt {\n\t\tbound_tokens required {\n\t\t\tproof_window 30s\n\t\t}\n\t}\n}")
+	if err != nil || a.RequireTLS == nil || !a.RequireTLS.RevokeExposed || !strings.Contains(string(a.MethodsRaw[0]), `"bound_tokens":{"proof_window":30000000000,"required":true}`) {
+		t.Fatalf("%v %+v %s", err, a.RequireTLS, a.MethodsRaw)
+	}
+	for input, msg := range map[string]string{
+		"api_key_leak gitlab":                                 "unknown form",
+		"api_key_leak github x":                               "wrong argument count",
+		"api_key_leak {\n\tkeys_url https://x\n}":             "belongs to the github form",
+		"api_key_leak github {\n\tkey a\n}":                   "wrong argument count",
+		"api_key_leak {\n\trate_limit 5\n}":                   "invalid rate",
+		"api_key_leak {\n\tmax_body lots\n}":                  "invalid size",
+		"api_key_leak {\n\tmax_body 1\n\tmax_body 1\n}":       ":3",
+		"api_key_leak {\n\tsecret x\n}":                       "unrecognized",
+		"api_auth {\n\trequire_tls {\n\t\tstrict\n\t}\n}":     ":3",
+		"api_auth {\n\trequire_tls yes\n}":                    "wrong argument count",
+		"api_auth {\n\tjwt {\n\t\tbound_tokens maybe\n\t}\n}": "unknown argument",
+	} {
+		var err error
+		if strings.HasPrefix(input, "api_auth") {
+			_, err = parseAuth(t, input)
+		} else {
+			err = new(KeyLeak).UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+		}
+		if err == nil || !strings.Contains(err.Error(), msg) || !strings.Contains(err.Error(), "Testfile:") {
+			t.Errorf("%q: error %v, want %q", input, err, msg)
+		}
+	}
+}
+
+// FuzzParseProof: arbitrary proofs, and proofs signed with a real key whose
+// header and claims are fuzzed, never panic, and what parses has a key
+// thumbprint and a jti.
+func FuzzParseProof(f *testing.F) {
+	key := newProofKey(f)
+	enc := base64.RawURLEncoding.EncodeToString
+	good := key.sign(f, nil, proofClaims("a", "GET", "https://a/b", "tok", replayNow))
+	hdr, _ := json.Marshal(map[string]any{"alg": "ES256", "typ": "dpop+jwt", "jwk": key.jwk})
+	f.Add(string(hdr), `{"jti":"a","htm":"GET","htu":"https://a/b","iat":1800000000,"ath":"x"}`, good)
+	f.Add(`{"alg":"ES256","typ":"dpop+jwt","jwk":{"kty":"RSA","n":"","e":""}}`, `{"iat":1e400}`, "a.b.c")
+	f.Add(`{"alg":"none","typ":"dpop+jwt","jwk":{"kty":"oct","k":"AA"}}`, `{"iat":-1,"jti":{}}`, "..")
+	f.Add(`{"alg":"ES256","typ":"dpop+jwt","jwk":{"kty":"EC","crv":"P-384","x":"AA","y":"AA"},"crit":[]}`, `[]`, "")
+	f.Fuzz(func(t *testing.T, header, claims, raw string) {
+		signing := enc([]byte(header)) + "." + enc([]byte(claims))
+		if sig, err := jwt.SigningMethodES256.Sign(signing, key.priv); err == nil {
+			if p, err := ParseProof(signing+"."+enc(sig), DefaultProofAlgorithms); err == nil && (p.JTI == "" || p.JKT == "") {
+				t.Fatalf("accepted without jti or key: %s %s", header, claims)
+			}
+		}
+		// A proof is signed by the key it carries: what parses names a key
+		// and a jti.
+		if p, err := ParseProof(raw, DefaultProofAlgorithms); err == nil && (p.JTI == "" || len(p.JKT) != 43) {
+			t.Fatalf("accepted %q: %+v", raw, p)
+		}
+		NormalizeHTU(raw)
+	})
+}
+
+// FuzzParseLeakReport: any body parses or fails cleanly, and what parses
+// holds only bounded, non-empty tokens.
+func FuzzParseLeakReport(f *testing.F) {
+	for _, s := range []string{`[{"token":"agk_x"}]`, `[]`, `[{"token":1}]`, `{"a":[`, `[{"token":"a","type":"t"}] x`, "\xff"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		tokens, err := ParseLeakReport(body)
+		if err != nil {
+			return
+		}
+		if len(tokens) == 0 || len(tokens) > MaxLeakTokens {
+			t.Fatalf("%d tokens", len(tokens))
+		}
+		for _, tok := range tokens {
+			if tok.Token == "" || len(tok.Token) > maxLeakToken {
+				t.Fatalf("token of %d bytes", len(tok.Token))
+			}
+		}
+		ParseGitHubKeys(body) //nolint:errcheck
+	})
+}
+
+type alwaysFirst struct{}
+
+func (alwaysFirst) FirstUse(context.Context, string, time.Time, time.Time) (bool, error) {
+	return true, nil
+}
+
+// BenchmarkDPoPCheck is the cost of one proof (the jti cache stubbed out).
+func BenchmarkDPoPCheck(b *testing.B) {
+	key := newProofKey(b)
+	const url = "https://api.example.com/orders"
+	proof := key.sign(b, nil, proofClaims("a", "GET", url, "tok", replayNow))
+	d := &DPoP{Algorithms: DefaultProofAlgorithms, Window: time.Minute, Leeway: 5 * time.Second, Seen: alwaysFirst{}}
+	req := ProofRequest{Method: "GET", URL: url, Token: "tok", JKT: key.jkt}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.Check(context.Background(), proof, req, replayNow); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOverTLS is what require_tls adds to a request over TLS.
+func BenchmarkOverTLS(b *testing.B) {
+	r := httptest.NewRequest("GET", "https://api.example.com/orders", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !OverTLS(r) {
+			b.Fatal("not TLS")
+		}
+	}
+}
