@@ -58,6 +58,10 @@ var exampleCases = []exampleCase{
 		calls: []string{"GET /basic/orders", "GET /static/orders", "GET /account/orders", "GET /jwt/orders"}},
 	{file: "monitor.Caddyfile", twin: "monitor.json", site: "8080", scopes: []string{"orders:read"},
 		calls: []string{"GET /orders/42", "GET /broken/1"}, inHome: []string{"data/caddy/instance.uuid"}},
+	// HTTPS through the client of the mTLS example (the certificate is
+	// requested, not required); plain HTTP would revoke the key.
+	{file: "replay.Caddyfile", twin: "replay.json", site: "8443", scopes: []string{"orders:read"}, mtls: true,
+		calls: []string{"GET /orders"}},
 	{file: "mtls.Caddyfile", twin: "mtls.json", site: "8443", scopes: []string{"orders:read"}, mtls: true,
 		calls: []string{"GET /orders"}},
 }
