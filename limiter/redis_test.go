@@ -48,27 +48,32 @@ func startRedis(t testing.TB) *redis.Client {
 	return c
 }
 
-func TestRedisMatchesMemory(t *testing.T) {
+// The script is Limit.Take on Redis's clock. Limits of at least a minute per
+// request make the few milliseconds the test takes invisible to the counts;
+// the times agree to within a second.
+func TestRedisMatchesReference(t *testing.T) {
 	c := startRedis(t)
 	ctx := t.Context()
 	r := NewRedis(c, "test:rl:")
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, lim := range []Limit{mustLimit(t, 3, 3*time.Second, 0), mustLimit(t, 100, time.Minute, 20), mustLimit(t, 10, time.Second, 1)} {
+	for _, lim := range []Limit{mustLimit(t, 3, 3*time.Hour, 0), mustLimit(t, 100, 100*time.Hour, 20), mustLimit(t, 10, 10*time.Hour, 1)} {
 		key := fmt.Sprintf("k-%v-%d", lim.Interval, lim.Burst)
-		var tat int64
-		now := t0
-		for i := range 300 {
-			now = now.Add(time.Duration(rng.IntN(int(2*lim.Interval/time.Microsecond)/3)) * time.Microsecond)
-			want, newTat := lim.Decide(now.UnixNano(), tat)
-			if want.Allowed {
-				tat = newTat
+		start := time.Now().UnixNano()
+		tat := start
+		for i := range 60 {
+			want, margin := 1+rng.IntN(8), rng.IntN(8)
+			if i%3 == 0 {
+				want, margin = 1, 0
 			}
-			got, err := r.Allow(ctx, now, key, lim)
+			n, res, newTat := lim.Take(start, tat, want, margin)
+			tat = newTat
+			g, err := r.Take(ctx, key, lim, TakeArgs{Want: want, Margin: margin, Gateway: "gw1", Horizon: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != want {
-				t.Fatalf("%v request %d: redis %+v, reference %+v", lim, i, got, want)
+			if g.Taken != n || g.Allowed != res.Allowed || g.Remaining != res.Remaining || g.Gateways != 1 ||
+				(g.RetryAfter-res.RetryAfter).Abs() > time.Second || (g.Reset-res.Reset).Abs() > time.Second {
+				t.Fatalf("%v take %d (want %d, margin %d): redis %+v, reference %d %+v", lim, i, want, margin, g, n, res)
 			}
 		}
 	}
@@ -84,6 +89,40 @@ func TestRedisMatchesMemory(t *testing.T) {
 		if strings.Contains(k, "k-") {
 			t.Errorf("redis key %q holds the request's key", k)
 		}
+	}
+}
+
+// Gateways are counted per key within the horizon; giving back moves the
+// schedule back, never below now.
+func TestRedisGatewaysAndGiveBack(t *testing.T) {
+	c := startRedis(t)
+	ctx := t.Context()
+	r := NewRedis(c, "test:gb:")
+	lim := mustLimit(t, 10, 10*time.Hour, 0)
+	for i, gw := range []string{"a", "b", "a", "c"} {
+		g, err := r.Take(ctx, "k", lim, TakeArgs{Want: 1, Gateway: gw, Horizon: time.Minute})
+		if want := []int{1, 2, 2, 3}[i]; err != nil || g.Gateways != want {
+			t.Fatalf("take %d by %s: %+v %v, want %d gateways", i, gw, g, err, want)
+		}
+	}
+	if g, _ := r.Take(ctx, "k", lim, TakeArgs{Want: 5}); g.Taken != 5 || g.Remaining != 1 {
+		t.Fatalf("take 5 of the 6 left: %+v", g)
+	}
+	if err := r.GiveBack(ctx, []Returned{{Key: "k", Limit: lim, N: 3}, {Key: "never", Limit: lim, N: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := r.Take(ctx, "k", lim, TakeArgs{Want: 4}); g.Taken != 4 || g.Remaining != 0 {
+		t.Fatalf("after giving 3 back, take 4 of 4: %+v", g)
+	}
+	// More than was taken: the key is fresh again, not owed anything.
+	if err := r.GiveBack(ctx, []Returned{{Key: "k", Limit: lim, N: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := r.Take(ctx, "k", lim, TakeArgs{Want: 11}); g.Taken != 1 || g.Remaining != 9 {
+		t.Fatalf("after giving 100 back, want 11 of a fresh key's 10: %+v", g)
+	}
+	if n, _ := c.Exists(ctx, "test:gb:never").Result(); n != 0 {
+		t.Fatal("giving back to an unknown key created it")
 	}
 }
 
@@ -156,7 +195,7 @@ func TestRedisOneRoundTripPerDecision(t *testing.T) {
 			cmds = append(cmds, strings.TrimSpace(line))
 		}
 	}
-	// The GET and SET are the script's own, inside the one EVALSHA.
+	// The TIME, GET and SET are the script's own, inside the one EVALSHA.
 	for _, c := range cmds {
 		name, _, _ := strings.Cut(c, ":")
 		switch name {
@@ -164,7 +203,7 @@ func TestRedisOneRoundTripPerDecision(t *testing.T) {
 			if !strings.HasPrefix(c, "cmdstat_evalsha:calls=10,") {
 				t.Fatalf("10 decisions: %s", c)
 			}
-		case "cmdstat_get", "cmdstat_set":
+		case "cmdstat_get", "cmdstat_set", "cmdstat_time":
 		default:
 			t.Fatalf("10 decisions made these calls: %v", cmds)
 		}
