@@ -232,7 +232,11 @@ func checkSync(s string) error {
 // buckets; a reload that keeps a zone has taken them again before.
 func (rl *RateLimit) Cleanup() error {
 	if rl.shared != nil {
-		rl.shared.giveBack(rl.zones, rl.logger)
+		now := time.Now()
+		if rl.now != nil {
+			now = rl.now()
+		}
+		rl.shared.giveBack(now, rl.zones, rl.logger)
 	}
 	for _, z := range rl.zones {
 		_, _ = zonePool.Delete(z.poolKey)

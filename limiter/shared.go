@@ -132,12 +132,11 @@ func (s *shared) failed(now time.Time, err error) {
 
 // giveBack ends the zones' leases and gives their unspent requests back to
 // Redis, when a config is replaced or the server stops.
-func (s *shared) giveBack(zones []*zoneState, logger *zap.Logger) {
+func (s *shared) giveBack(now time.Time, zones []*zoneState, logger *zap.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), giveBackTimeout)
 	defer cancel()
-	now := time.Now().UnixNano()
 	for _, z := range zones {
-		rs := z.leases.drain(now)
+		rs := z.leases.drain(now.UnixNano())
 		if len(rs) == 0 {
 			continue
 		}
