@@ -85,3 +85,35 @@ func StartRedisSentinel(t testing.TB) *RedisSentinel {
 
 // URL is the api_gateway redis form of the sentinel's master.
 func (s *RedisSentinel) URL() string { return "redis+sentinel://" + s.Sentinel.Addr + "/mymaster" }
+
+// checkRedisTopology runs what the gateways share through Redis against the
+// Redis at url: key changes over pub/sub, a rate limit (exact and with
+// leases), and the lockout.
+func checkRedisTopology(t *testing.T, url string) {
+	hook := StartHook(t)
+	up := StartUpstream(t, nil)
+	storage := t.TempDir()
+	a := startLifecycleGateway(t, hook, up, storage, url)
+	b := startLifecycleGateway(t, hook, up, storage, url)
+	checkPropagation(t, a, b, 2*time.Second)
+
+	ra := StartGateway(t, clusterSite, GatewayOptions{}, "{REDIS}", url)
+	rb := StartGateway(t, clusterSite, GatewayOptions{}, "{REDIS}", url)
+	if n := allowedBetween(t, "/local", 12, ra, rb); n != 4 {
+		t.Fatalf("%d allowed across two gateways, want 4 combined", n)
+	}
+	la := StartGateway(t, leaseSite, GatewayOptions{}, "{REDIS}", url, "{RATE}", "100/1h", "{LEASE}", "1s")
+	lb := StartGateway(t, leaseSite, GatewayOptions{}, "{REDIS}", url, "{RATE}", "100/1h", "{LEASE}", "1s")
+	if n := allowedBetween(t, "/lease", 150, la, lb); n < 100 || n > 105 {
+		t.Fatalf("leases: %d allowed across two gateways of 100/1h", n)
+	}
+	checkLockoutShared(t, url)
+}
+
+func TestRedisClusterTopology(t *testing.T) {
+	checkRedisTopology(t, StartRedisCluster(t).URL())
+}
+
+func TestRedisSentinelTopology(t *testing.T) {
+	checkRedisTopology(t, StartRedisSentinel(t).URL())
+}
