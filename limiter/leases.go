@@ -2,6 +2,7 @@ package limiter
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync"
 	"time"
 )
@@ -68,7 +69,7 @@ func (t *leaseTable) spend(now int64, key string) (res Result, ok bool, wait cha
 		if len(s.m) >= t.perShard {
 			s.evict(now)
 		}
-		e = &lease{key: key}
+		e = &lease{key: strings.Clone(key)} // key itself stays off the heap
 		s.m[h] = e
 	}
 	if e.left > 0 && now < e.until {

@@ -3,6 +3,7 @@ package limiter
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -121,5 +122,22 @@ func TestLeaseServesWhileRedisIsDown(t *testing.T) {
 	}
 	if w := serve(t, rl, caller{ip: "10.0.0.4"}); w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("lease spent, Redis down, deny: %d", w.Code)
+	}
+}
+
+// A request spending a lease in hand: no call, no allocation of the limiter's.
+func BenchmarkRateLimitHandlerLease(b *testing.B) {
+	c := startRedis(b)
+	clock := rlT0
+	rl := provisionWith(b, &RateLimit{Backend: backendRedis, LeaseTime: caddy.Duration(time.Minute),
+		Zones: []*RateZone{{Name: "bench_lease", Requests: 1_000_000_000, Window: caddy.Duration(time.Hour)}}}, &fakeApp{redis: c}, &clock)
+	r := caller{ip: "10.0.0.1"}.request()
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.Header())
+		if err := rl.ServeHTTP(w, r, okHandler); err != nil || w.Code != http.StatusOK {
+			b.Fatalf("status %d, %v", w.Code, err)
+		}
 	}
 }
