@@ -22,7 +22,9 @@ import (
 // needs configuring only to change its defaults.
 type App struct {
 	// Redis is the URL of a Redis server (redis://[user:password@]host:port/db,
-	// or rediss:// for TLS) that coordinates a cluster of gateways: shared rate
+	// or rediss:// for TLS; redis+sentinel://host:port,host:port/mastername
+	// for Sentinel; several addresses, redis://host:port,host:port, for a Redis
+	// Cluster; Valkey alike) that coordinates a cluster of gateways: shared rate
 	// limits and lockouts, key changes propagated within a second, scheduled
 	// events sent once. Default: none; everything runs embedded in this instance.
 	// Redis holds nothing that cannot be rebuilt: keys live in Caddy's storage.
@@ -48,7 +50,7 @@ type App struct {
 	// made one: Start then writes a snapshot for the next start.
 	loadedFromStorage time.Time
 	storeName         string
-	redis             *redis.Client
+	redis             redis.UniversalClient
 	events            *caddyevents.App
 	logger            *zap.Logger
 	signing           *signingState
@@ -237,24 +239,12 @@ func (a *App) provisionRedis() error {
 	if a.Redis == "" {
 		return nil
 	}
-	raw := caddy.NewReplacer().ReplaceAll(a.Redis, "")
-	opts, err := redis.ParseURL(raw)
+	c, err := gateway.NewRedisClient(caddy.NewReplacer().ReplaceAll(a.Redis, ""))
 	if err != nil {
-		// The URL may hold a password: do not echo it.
-		return fmt.Errorf("redis: the URL is not valid (want redis://[user:password@]host:port/db)")
+		return err
 	}
-	if opts.DialTimeout == 0 || opts.DialTimeout > time.Second {
-		opts.DialTimeout = time.Second
-	}
-	if opts.ReadTimeout == 0 || opts.ReadTimeout > 500*time.Millisecond {
-		opts.ReadTimeout = 500 * time.Millisecond
-	}
-	if opts.WriteTimeout == 0 || opts.WriteTimeout > 500*time.Millisecond {
-		opts.WriteTimeout = 500 * time.Millisecond
-	}
-	opts.MaxRetries = 1
 	redis.SetLogger(redisLogger{a.logger.Named("redis")})
-	a.redis = redis.NewClient(opts)
+	a.redis = c
 	return nil
 }
 

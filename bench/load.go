@@ -25,6 +25,7 @@ type job struct {
 	body   []byte
 	header http.Header
 	target float64
+	zone   string // the variant's redisZone
 }
 
 // newClient returns the one client every worker shares: keep-alive with an idle
@@ -47,7 +48,7 @@ func newClient(workers int, timeout time.Duration) *http.Client {
 
 // prepare runs the variant's setup, then sends it one request, which must answer 200.
 func prepare(ctx context.Context, client *http.Client, adminURL string, s site) (*job, error) {
-	j := &job{name: s.v.name, url: s.url, method: s.v.method, body: s.v.body, target: s.v.target, header: http.Header{}}
+	j := &job{name: s.v.name, url: s.url, method: s.v.method, body: s.v.body, target: s.v.target, header: http.Header{}, zone: s.v.redisZone}
 	if j.method == "" {
 		j.method = http.MethodGet
 	}
@@ -195,6 +196,7 @@ type variantStats struct {
 	errors   int64
 	firstErr string
 	hist     histogram
+	calls    float64 // Redis calls of the variant's zone in the counted rounds
 }
 
 func (s *variantStats) add(r *roundResult) {

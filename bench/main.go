@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"syscall"
@@ -48,6 +49,7 @@ type options struct {
 	mdOut       string
 	timeout     time.Duration
 	keep        bool
+	accuracy    time.Duration
 }
 
 func main() {
@@ -60,6 +62,7 @@ func main() {
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file (- for stdout; the table then goes to stderr)")
 	flag.StringVar(&o.mdOut, "write", "", "also write the results, with date, machine and commit, between the bench:begin and bench:end markers of this Markdown page (docs/benchmarks.md)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of one request")
+	flag.DurationVar(&o.accuracy, "accuracy", 0, "instead of the variants, run the accuracy check for this long: three gateways on one Redis hammer one key limited to 600/1m, with leases and with sync exact")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (Caddyfile, Caddy's log, binary) for inspection")
 	flag.Parse()
 
@@ -79,6 +82,9 @@ func main() {
 func run(ctx context.Context, o options) error {
 	if o.concurrency < 1 || o.duration <= 0 || o.rounds < 1 || o.timeout <= 0 {
 		return errors.New("-c and -rounds must be at least 1, -d and -timeout positive")
+	}
+	if o.accuracy > 0 {
+		return runAccuracy(ctx, o, 600, time.Minute)
 	}
 	selected, err := selectVariants(o.variants)
 	if err != nil {
@@ -111,10 +117,12 @@ func run(ctx context.Context, o options) error {
 	defer up.Close()
 
 	var env []string
+	started := map[uintptr]bool{} // variants sharing a service share one
 	for _, v := range selected {
-		if v.services == nil {
+		if v.services == nil || started[reflect.ValueOf(v.services).Pointer()] {
 			continue
 		}
+		started[reflect.ValueOf(v.services).Pointer()] = true
 		e, stopServices, err := v.services(ctx, tmp)
 		if err != nil {
 			return fmt.Errorf("%s: %w", v.name, err)
@@ -161,9 +169,13 @@ func run(ctx context.Context, o options) error {
 			if err := c.alive(); err != nil {
 				return err
 			}
+			before := backendCalls(ctx, client, c.adminURL, jobs[i].zone)
 			r, err := runLoad(ctx, client, jobs[i], o.concurrency, o.duration)
 			if err != nil {
 				return err
+			}
+			if round > 0 {
+				stats[i].calls += backendCalls(ctx, client, c.adminURL, jobs[i].zone) - before
 			}
 			label := fmt.Sprintf("round %d/%d", round, o.rounds)
 			if round == 0 {
@@ -179,6 +191,10 @@ func run(ctx context.Context, o options) error {
 	}
 	for k, j := range jobs {
 		results[slots[k]] = stats[k].result(j.name, j.target)
+		if j.zone != "" && stats[k].ok+stats[k].errors > 0 {
+			perRequest := stats[k].calls / float64(stats[k].ok+stats[k].errors)
+			results[slots[k]].RedisCallsPerRequest = &perRequest
+		}
 	}
 
 	rep := report{

@@ -49,6 +49,9 @@ type result struct {
 	// Verdict is PASS, BELOW or ERRORS against the target, or FAILED; empty without
 	// a target.
 	Verdict string `json:"verdict,omitempty"`
+	// RedisCallsPerRequest is, for a rate limit on Redis, the calls its zone
+	// made per request in the counted rounds.
+	RedisCallsPerRequest *float64 `json:"redis_calls_per_request,omitempty"`
 	// Failure says why a variant was not measured (setup or first request failed).
 	Failure string `json:"failure,omitempty"`
 }
@@ -162,6 +165,11 @@ func (r *report) table(out io.Writer) {
 			res.Variant, res.RPS, spread(res.RoundsRPS), res.P50Ms, res.P99Ms, res.Requests, res.Errors, ratio, fmtTarget(res.Target), res.Verdict)
 	}
 	tw.Flush()
+	for _, res := range r.Results {
+		if res.RedisCallsPerRequest != nil {
+			fmt.Fprintf(out, "%s: %.4f Redis calls per request\n", res.Variant, *res.RedisCallsPerRequest)
+		}
+	}
 	for _, res := range r.Results {
 		switch {
 		case res.Failure != "":

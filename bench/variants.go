@@ -43,7 +43,14 @@ type variant struct {
 	// before Caddy starts, and returns environment variables for Caddy and a
 	// function that stops them.
 	services func(ctx context.Context, dir string) (env []string, stop func(), err error)
+	// redisZone names the variant's api_rate_limit zone on Redis, whose
+	// calls (caddy_apigate_rate_limit_backend_calls_total) are reported per
+	// request.
+	redisZone string
 }
+
+// redisGlobal points the api_gateway app at the benchmark's Redis.
+const redisGlobal = "api_gateway {\n\tredis {$BENCH_REDIS}\n}"
 
 // setupEnv is what a variant's setup may use.
 type setupEnv struct {
@@ -121,10 +128,11 @@ var variants = []variant{
 		target: 0.90,
 	},
 	{
-		// The same with the buckets in a Redis the benchmark starts: one EVALSHA
-		// per request; deny makes a failing Redis show as errors.
+		// The same with the buckets in a Redis the benchmark starts, sync
+		// exact: one EVALSHA per request; deny makes a failing Redis show as
+		// errors.
 		name:  "rate_limit_redis",
-		about: "`api_rate_limit` with `backend redis`: one EVALSHA per request",
+		about: "`api_rate_limit` with `backend redis`, `sync exact`: one EVALSHA per request",
 		site: `route {
 	api_rate_limit {
 		zone bench_redis {
@@ -132,12 +140,56 @@ var variants = []variant{
 		}
 		backend redis
 		on_backend_error deny
+		sync exact
 	}
 	reverse_proxy {$BENCH_UPSTREAM}
 }`,
-		target:   0.70,
-		global:   "api_gateway {\n\tredis {$BENCH_REDIS}\n}",
-		services: startRedis,
+		target:    0.70,
+		global:    redisGlobal,
+		services:  startRedis,
+		redisZone: "bench_redis",
+	},
+	{
+		// Leases (the default sync of backend redis) with a realistic limit
+		// the load does not reach: 100000/1m per consumer, each keep-alive
+		// connection standing for one consumer.
+		name:  "rate_limit_redis_lease",
+		about: "`api_rate_limit` with `backend redis`, `sync lease` (the default), 100000/1m per consumer",
+		site: `route {
+	api_rate_limit {
+		zone bench_lease {
+			key {http.request.remote.port}
+			rate 100000/1m
+		}
+		backend redis
+		on_backend_error deny
+		sync lease 50ms
+	}
+	reverse_proxy {$BENCH_UPSTREAM}
+}`,
+		target:    0.90,
+		global:    redisGlobal,
+		services:  startRedis,
+		redisZone: "bench_lease",
+	},
+	{
+		// Leases with one key and a limit so large it never binds.
+		name:  "rate_limit_redis_lease_unbound",
+		about: "`api_rate_limit` with `backend redis`, `sync lease`, a limit the load never reaches",
+		site: `route {
+	api_rate_limit {
+		zone bench_lease_unbound {
+			rate 1000000/1s
+		}
+		backend redis
+		on_backend_error deny
+	}
+	reverse_proxy {$BENCH_UPSTREAM}
+}`,
+		target:    0.90,
+		global:    redisGlobal,
+		services:  startRedis,
+		redisZone: "bench_lease_unbound",
 	},
 	{
 		// Every request after the first is answered from api_cache's memory:

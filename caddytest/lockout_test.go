@@ -80,8 +80,13 @@ func TestLockoutWithFailedLogins(t *testing.T) {
 }
 
 func TestLockoutSharedThroughRedis(t *testing.T) {
-	rd := StartRedis(t)
-	global := "api_gateway {\n\t\tredis " + rd.URL() + "\n\t}"
+	checkLockoutShared(t, StartRedis(t).URL())
+}
+
+// checkLockoutShared: failures on two gateways sharing the Redis at url add
+// up to one lockout, which both apply.
+func checkLockoutShared(t *testing.T, url string) {
+	global := "api_gateway {\n\t\tredis " + url + "\n\t}"
 	a := StartGateway(t, lockoutSite, GatewayOptions{}, "{GLOBAL}", global)
 	b := StartGateway(t, lockoutSite, GatewayOptions{Storage: a.Storage}, "{GLOBAL}", global)
 	bad := map[string]string{"X-API-Key": "agk_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}

@@ -10,8 +10,8 @@ import (
 )
 
 // clusterSite is one gateway of a cluster sharing a Redis: three routes, one
-// per on_backend_error behaviour, each a zone of 4 requests an hour per client
-// address.
+// per on_backend_error behaviour, each a zone of 4 requests an hour per
+// X-Who header, else per client address.
 const clusterSite = `{
 	{ADMIN_OPTIONS}
 	log {
@@ -27,6 +27,7 @@ http://127.0.0.1:{PORT} {
 	handle /local {
 		api_rate_limit {
 			zone local {
+				key {http.request.header.X-Who}
 				rate 4/1h
 			}
 			backend redis
@@ -36,6 +37,7 @@ http://127.0.0.1:{PORT} {
 	handle /allow {
 		api_rate_limit {
 			zone allow {
+				key {http.request.header.X-Who}
 				rate 4/1h
 			}
 			backend redis
@@ -46,6 +48,7 @@ http://127.0.0.1:{PORT} {
 	handle /deny {
 		api_rate_limit {
 			zone deny {
+				key {http.request.header.X-Who}
 				rate 4/1h
 			}
 			backend redis
@@ -60,9 +63,15 @@ http://127.0.0.1:{PORT} {
 // and returns how many were allowed; every answer must be 200 or 429.
 func allowedBetween(t *testing.T, path string, max int, gs ...*Gateway) int {
 	t.Helper()
+	return allowedWith(t, path, nil, max, gs...)
+}
+
+// allowedWith is allowedBetween with headers.
+func allowedWith(t *testing.T, path string, headers map[string]string, max int, gs ...*Gateway) int {
+	t.Helper()
 	n := 0
 	for i := 0; i < max; i++ {
-		status, _, body := gs[i%len(gs)].Do("GET", path, nil, "")
+		status, _, body := gs[i%len(gs)].Do("GET", path, headers, "")
 		switch status {
 		case 200:
 			n++
@@ -86,20 +95,25 @@ func TestRateLimitClusterWithRedis(t *testing.T) {
 		}
 	}
 
-	// Redis dies.
+	// Redis dies. A key refused before is refused until its Retry-After
+	// without Redis; a key Redis must decide meets on_backend_error.
 	rd.Kill()
-	status, h, body := a.Do("GET", "/deny", nil, "")
+	if status, _, _ := a.Do("GET", "/deny", nil, ""); status != http.StatusTooManyRequests {
+		t.Fatalf("a refused key with Redis down: %d, want its cached 429", status)
+	}
+	fresh := map[string]string{"X-Who": "after"}
+	status, h, body := a.Do("GET", "/deny", fresh, "")
 	if status != http.StatusServiceUnavailable || h.Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("deny with Redis down: %d %s", status, body)
 	}
-	if n := allowedBetween(t, "/allow", 10, a); n != 10 {
+	if n := allowedWith(t, "/allow", fresh, 10, a); n != 10 {
 		t.Fatalf("allow with Redis down: %d of 10 allowed", n)
 	}
 	// local: each gateway decides with its own in-memory buckets.
-	if n := allowedBetween(t, "/local", 8, a); n != 4 {
+	if n := allowedWith(t, "/local", fresh, 8, a); n != 4 {
 		t.Fatalf("local with Redis down: gateway a allowed %d, want its own 4", n)
 	}
-	if n := allowedBetween(t, "/local", 8, b); n != 4 {
+	if n := allowedWith(t, "/local", fresh, 8, b); n != 4 {
 		t.Fatalf("local with Redis down: gateway b allowed %d, want its own 4", n)
 	}
 	for _, g := range []*Gateway{a, b} {
@@ -114,13 +128,13 @@ func TestRateLimitClusterWithRedis(t *testing.T) {
 	rd.Restart()
 	for _, g := range []*Gateway{a, b} {
 		Eventually(t, 15*time.Second, "deny route answering again", func() bool {
-			status, _, _ := g.Do("GET", "/deny", nil, "")
+			status, _, _ := g.Do("GET", "/deny", fresh, "")
 			return status == 200
 		})
 	}
 	// The allow route is limited again, across both gateways: Redis decides.
 	Eventually(t, 15*time.Second, "allow route limited by redis again", func() bool {
-		return allowedBetween(t, "/allow", 12, a, b) < 12
+		return allowedWith(t, "/allow", fresh, 12, a, b) < 12
 	})
 	Eventually(t, 5*time.Second, "recovery logged", func() bool {
 		return strings.Contains(readFile(filepath.Join(a.Dir, "caddy.log")), "rate limit backend redis answers again")

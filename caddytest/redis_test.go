@@ -16,6 +16,11 @@ type Redis struct {
 	Addr string
 	Port int
 	cmd  *exec.Cmd
+	// conf, when set, is the config file the server starts with; args are
+	// more arguments (cluster or sentinel mode).
+	conf string
+	args []string
+	dir  string
 }
 
 // StartRedis starts redis-server. Without one on the PATH the test is skipped,
@@ -28,7 +33,17 @@ func StartRedis(t testing.TB) *Redis {
 		}
 		t.Skip("redis-server is not installed: run scripts/test.sh, which installs it")
 	}
-	r := &Redis{t: t, Port: freePort(t)}
+	return startRedisWith(t, "")
+}
+
+// startRedisWith starts redis-server with a config file (none when empty)
+// and more arguments.
+func startRedisWith(t testing.TB, conf string, args ...string) *Redis {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed: run scripts/test.sh, which installs it")
+	}
+	r := &Redis{t: t, Port: freePort(t), conf: conf, args: args, dir: t.TempDir()}
 	r.Addr = fmt.Sprintf("127.0.0.1:%d", r.Port)
 	r.start()
 	t.Cleanup(r.Kill)
@@ -37,8 +52,13 @@ func StartRedis(t testing.TB) *Redis {
 
 func (r *Redis) start() {
 	r.t.Helper()
-	cmd := exec.Command("redis-server", "--port", fmt.Sprint(r.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", r.t.TempDir())
+	var args []string
+	if r.conf != "" {
+		args = append(args, r.conf)
+	}
+	args = append(args, "--port", fmt.Sprint(r.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", r.dir)
+	cmd := exec.Command("redis-server", append(args, r.args...)...)
 	if err := cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -23,6 +24,7 @@ import (
 //		}
 //		backend          memory|redis
 //		on_backend_error local|allow|deny
+//		sync             lease [<time>]|exact   # redis: default lease 50ms
 //		max_keys         <keys>
 //		mode             enforce|report
 //	}
@@ -60,6 +62,8 @@ func (rl *RateLimit) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return parseWord(d, &rl.Backend, checkBackend)
 		case "on_backend_error":
 			return parseWord(d, &rl.OnBackendError, checkOnBackendError)
+		case "sync":
+			return rl.unmarshalSync(d)
 		case "mode":
 			mode, err := gateway.ParseMode(d)
 			rl.Mode = mode
@@ -80,6 +84,24 @@ func (rl *RateLimit) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if len(rl.Zones) == 0 {
 		return d.Err("api_rate_limit: want a rate (api_rate_limit 100/1m) or at least one zone")
 	}
+	return nil
+}
+
+// unmarshalSync reads `sync lease [<time>]` or `sync exact`.
+func (rl *RateLimit) unmarshalSync(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	switch {
+	case len(args) == 1 && args[0] == syncExact, len(args) == 1 && args[0] == syncLease:
+	case len(args) == 2 && args[0] == syncLease:
+		t, err := caddy.ParseDuration(args[1])
+		if err != nil || t <= 0 || t > time.Minute {
+			return d.Errf("api_rate_limit: sync lease %q: want a duration up to 1m, like 50ms", args[1])
+		}
+		rl.LeaseTime = caddy.Duration(t)
+	default:
+		return d.Err("api_rate_limit: want sync lease [<time>] or sync exact")
+	}
+	rl.Sync = args[0]
 	return nil
 }
 

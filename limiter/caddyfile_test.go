@@ -36,6 +36,14 @@ func TestRateLimitCaddyfile(t *testing.T) {
 			backend redis
 			mode enforce
 		}`, `{"zones":[{"name":"default","id":"Testfile:1","requests":100,"window":60000000000}],"backend":"redis","mode":"enforce"}`},
+		{`api_rate_limit 100/1m {
+			backend redis
+			sync lease 20ms
+		}`, `{"zones":[{"name":"default","id":"Testfile:1","requests":100,"window":60000000000}],"backend":"redis","sync":"lease","lease_time":20000000}`},
+		{`api_rate_limit 100/1m {
+			backend redis
+			sync exact
+		}`, `{"zones":[{"name":"default","id":"Testfile:1","requests":100,"window":60000000000}],"backend":"redis","sync":"exact"}`},
 	}
 	for _, tt := range good {
 		rl := new(RateLimit)
@@ -71,6 +79,11 @@ func TestRateLimitCaddyfile(t *testing.T) {
 		"api_rate_limit {\n" + z + "\tmode shadow\n}":                              "want enforce or report",
 		"api_rate_limit {\n" + z + "\tmode\n}":                                     "wrong argument count",
 		"api_rate_limit {\n" + z + "\tbackend redis\n\tbackend memory\n}":          "duplicate subdirective",
+		"api_rate_limit {\n" + z + "\tsync\n}":                                     "want sync lease",
+		"api_rate_limit {\n" + z + "\tsync eventually\n}":                          "want sync lease",
+		"api_rate_limit {\n" + z + "\tsync exact 5ms\n}":                           "want sync lease",
+		"api_rate_limit {\n" + z + "\tsync lease 2m\n}":                            "up to 1m",
+		"api_rate_limit {\n" + z + "\tsync lease soon\n}":                          "up to 1m",
 		"api_rate_limit {\n\tfrobnicate\n}":                                        "unrecognized",
 	}
 	for in, want := range bad {

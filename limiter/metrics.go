@@ -14,4 +14,9 @@ var (
 	// BackendErrors counts the failed calls to the shared backend (Redis) of
 	// the rate limits and of the lockout of api_auth.
 	BackendErrors = gateway.NewCounter("rate_limit_backend_errors_total", "Failed calls to the shared rate limit backend (Redis).")
+
+	// backendCalls counts the calls api_rate_limit makes to Redis, by zone
+	// and call: take (a lease, or one request on the exact path) and
+	// give_back (unspent leases returned when a config is replaced).
+	backendCalls = gateway.NewCounterVec("rate_limit_backend_calls_total", "Calls api_rate_limit made to its shared backend (Redis), by zone and call (take, give_back).", "zone", "call")
 )

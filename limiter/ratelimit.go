@@ -1,7 +1,6 @@
 package limiter
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -43,6 +42,19 @@ type RateLimit struct {
 	// when it comes back, without a restart.
 	OnBackendError string `json:"on_backend_error,omitempty"`
 
+	// Sync is how the redis backend decides: lease (a gateway takes a block
+	// of a key's allowance from Redis in one call and spends it locally for
+	// at most LeaseTime, so most requests make no call) or exact (one atomic
+	// call per request). With lease, in any window W a key gets at most
+	// rate·W + burst plus one lease per gateway, and leases are sized so that
+	// this extra stays within 5% of rate·W + burst; small limits and keys
+	// near their limit are decided exactly. Either way a refused key is
+	// refused locally until its Retry-After. Default: lease.
+	Sync string `json:"sync,omitempty"`
+
+	// LeaseTime is how long a lease may be spent (sync lease). Default: 50ms.
+	LeaseTime caddy.Duration `json:"lease_time,omitempty"`
+
 	// MaxKeys bounds the keys each zone holds in memory; at the bound, a new key
 	// evicts the key nearest to expiry. Default: 1048576 (about 40 MiB).
 	MaxKeys int `json:"max_keys,omitempty"`
@@ -56,8 +68,7 @@ type RateLimit struct {
 	Mode gateway.Mode `json:"mode,omitempty"`
 
 	zones       []*zoneState
-	redis       *Redis
-	health      *Health
+	shared      *shared
 	app         gateway.App
 	gate        *gateway.Gate
 	unavailable *gateway.Answer
@@ -102,7 +113,10 @@ func (rl *RateLimit) provision(ctx caddy.Context, app gateway.App) error {
 	if rl.OnBackendError == "" {
 		rl.OnBackendError = onErrorLocal
 	}
-	if err := gateway.RegisterMetrics(ctx, rejectedByZone, BackendErrors); err != nil {
+	if rl.Sync == "" {
+		rl.Sync = syncLease
+	}
+	if err := gateway.RegisterMetrics(ctx, rejectedByZone, BackendErrors, backendCalls); err != nil {
 		return err
 	}
 	gate, err := gateway.NewGate(ctx, "api_rate_limit", rl.Mode)
@@ -116,14 +130,13 @@ func (rl *RateLimit) provision(ctx caddy.Context, app gateway.App) error {
 		if client == nil {
 			return fmt.Errorf("api_rate_limit: backend redis needs a Redis server: set it with the redis option of the api_gateway global option")
 		}
-		rl.redis = NewRedis(client, "apigate:rl:")
-		rl.health = &Health{
+		rl.shared = newShared(NewRedis(client, "apigate:rl:"), &Health{
 			OnDown: func(err error) {
 				rl.logger.Warn("rate limit backend redis failed; requests are now decided by on_backend_error until it answers again",
 					zap.String("on_backend_error", rl.OnBackendError), zap.Error(err))
 			},
 			OnUp: func() { rl.logger.Info("rate limit backend redis answers again") },
-		}
+		}, rl.Sync, time.Duration(rl.LeaseTime))
 	}
 	for _, z := range rl.Zones {
 		if z == nil {
@@ -135,6 +148,9 @@ func (rl *RateLimit) provision(ctx caddy.Context, app gateway.App) error {
 		zs, err := takeZone(z, rl.MaxKeys, gate)
 		if err != nil {
 			return err
+		}
+		if rl.shared != nil {
+			zs.leases, zs.denied = newLeaseTable(rl.MaxKeys), NewMemory(rl.MaxKeys)
 		}
 		rl.zones = append(rl.zones, zs)
 	}
@@ -159,6 +175,12 @@ func (rl *RateLimit) validate() error {
 	}
 	if err := checkOnBackendError(rl.OnBackendError); err != nil {
 		return err
+	}
+	if err := checkSync(rl.Sync); err != nil {
+		return err
+	}
+	if rl.LeaseTime < 0 || time.Duration(rl.LeaseTime) > time.Minute {
+		return fmt.Errorf("lease_time must be between 0 and 1m, not %s", time.Duration(rl.LeaseTime))
 	}
 	if rl.MaxKeys < 0 {
 		return fmt.Errorf("max_keys must not be negative")
@@ -198,9 +220,24 @@ func checkOnBackendError(s string) error {
 	return fmt.Errorf("on_backend_error must be local, allow or deny, not %q", s)
 }
 
-// Cleanup releases the zones' buckets; a reload that keeps a zone has taken
-// them again before.
+func checkSync(s string) error {
+	switch s {
+	case "", syncLease, syncExact:
+		return nil
+	}
+	return fmt.Errorf("sync must be lease or exact, not %q", s)
+}
+
+// Cleanup gives the unspent leases back to Redis and releases the zones'
+// buckets; a reload that keeps a zone has taken them again before.
 func (rl *RateLimit) Cleanup() error {
+	if rl.shared != nil {
+		now := time.Now()
+		if rl.now != nil {
+			now = rl.now()
+		}
+		rl.shared.giveBack(now, rl.zones, rl.logger)
+	}
 	for _, z := range rl.zones {
 		_, _ = zonePool.Delete(z.poolKey)
 	}
@@ -232,7 +269,7 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	for _, z := range rl.zones {
 		spec := z.specFor(id)
 		key := z.keyFor(r, repl, id)
-		res, ok := rl.decide(now, z, key, spec.limit)
+		res, ok := rl.decide(now, z, key, spec)
 		if !ok {
 			switch rl.OnBackendError {
 			case onErrorAllow:
@@ -288,21 +325,11 @@ func (rl *RateLimit) refuse(w http.ResponseWriter, r *http.Request, next caddyht
 
 // decide asks the backend; ok is false when the shared backend failed or is
 // considered down.
-func (rl *RateLimit) decide(now time.Time, z *zoneState, key string, lim Limit) (Result, bool) {
-	if rl.redis == nil {
-		return z.mem.Allow(now, key, lim), true
+func (rl *RateLimit) decide(now time.Time, z *zoneState, key string, spec *rateSpec) (Result, bool) {
+	if rl.shared == nil {
+		return z.mem.Allow(now, key, spec.limit), true
 	}
-	if !rl.health.Use(now) {
-		return Result{}, false
-	}
-	res, err := rl.redis.Allow(context.Background(), now, z.redisPrefix+key, lim)
-	if err != nil {
-		BackendErrors.Inc()
-		rl.health.Failed(now, err)
-		return Result{}, false
-	}
-	rl.health.Succeeded()
-	return res, true
+	return rl.shared.decide(now, z, key, spec)
 }
 
 // rateState renders the zone's item of the RateLimit header.

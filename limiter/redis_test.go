@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,14 @@ import (
 // startRedis runs a real redis-server on a free port for the test. Without one
 // installed the test is skipped, except under CI=true where it fails.
 func startRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	c, _ := startRedisServer(t)
+	return c
+}
+
+// startRedisServer is startRedis, also returning a function that kills the
+// server.
+func startRedisServer(t testing.TB) (*redis.Client, func()) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -35,7 +44,9 @@ func startRedis(t testing.TB) *redis.Client {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	kill := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	kill = sync.OnceFunc(kill)
+	t.Cleanup(kill)
 	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: 1})
 	t.Cleanup(func() { c.Close() })
 	deadline := time.Now().Add(10 * time.Second)
@@ -45,30 +56,35 @@ func startRedis(t testing.TB) *redis.Client {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return c
+	return c, kill
 }
 
-func TestRedisMatchesMemory(t *testing.T) {
+// The script is Limit.Take on Redis's clock. Limits of at least a minute per
+// request make the few milliseconds the test takes invisible to the counts;
+// the times agree to within a second.
+func TestRedisMatchesReference(t *testing.T) {
 	c := startRedis(t)
 	ctx := t.Context()
 	r := NewRedis(c, "test:rl:")
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, lim := range []Limit{mustLimit(t, 3, 3*time.Second, 0), mustLimit(t, 100, time.Minute, 20), mustLimit(t, 10, time.Second, 1)} {
+	for _, lim := range []Limit{mustLimit(t, 3, 3*time.Hour, 0), mustLimit(t, 100, 100*time.Hour, 20), mustLimit(t, 10, 10*time.Hour, 1)} {
 		key := fmt.Sprintf("k-%v-%d", lim.Interval, lim.Burst)
-		var tat int64
-		now := t0
-		for i := range 300 {
-			now = now.Add(time.Duration(rng.IntN(int(2*lim.Interval/time.Microsecond)/3)) * time.Microsecond)
-			want, newTat := lim.Decide(now.UnixNano(), tat)
-			if want.Allowed {
-				tat = newTat
+		start := time.Now().UnixNano()
+		tat := start
+		for i := range 60 {
+			want, margin := 1+rng.IntN(8), rng.IntN(8)
+			if i%3 == 0 {
+				want, margin = 1, 0
 			}
-			got, err := r.Allow(ctx, now, key, lim)
+			n, res, newTat := lim.Take(start, tat, want, margin)
+			tat = newTat
+			g, err := r.Take(ctx, key, lim, TakeArgs{Want: want, Margin: margin, Gateway: "gw1", Horizon: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != want {
-				t.Fatalf("%v request %d: redis %+v, reference %+v", lim, i, got, want)
+			if g.Taken != n || g.Allowed != res.Allowed || g.Remaining != res.Remaining || g.Gateways != 1 ||
+				(g.RetryAfter-res.RetryAfter).Abs() > time.Second || (g.Reset-res.Reset).Abs() > time.Second {
+				t.Fatalf("%v take %d (want %d, margin %d): redis %+v, reference %d %+v", lim, i, want, margin, g, n, res)
 			}
 		}
 	}
@@ -84,6 +100,40 @@ func TestRedisMatchesMemory(t *testing.T) {
 		if strings.Contains(k, "k-") {
 			t.Errorf("redis key %q holds the request's key", k)
 		}
+	}
+}
+
+// Gateways are counted per key within the horizon; giving back moves the
+// schedule back, never below now.
+func TestRedisGatewaysAndGiveBack(t *testing.T) {
+	c := startRedis(t)
+	ctx := t.Context()
+	r := NewRedis(c, "test:gb:")
+	lim := mustLimit(t, 10, 10*time.Hour, 0)
+	for i, gw := range []string{"a", "b", "a", "c"} {
+		g, err := r.Take(ctx, "k", lim, TakeArgs{Want: 1, Gateway: gw, Horizon: time.Minute})
+		if want := []int{1, 2, 2, 3}[i]; err != nil || g.Gateways != want {
+			t.Fatalf("take %d by %s: %+v %v, want %d gateways", i, gw, g, err, want)
+		}
+	}
+	if g, _ := r.Take(ctx, "k", lim, TakeArgs{Want: 5}); g.Taken != 5 || g.Remaining != 1 {
+		t.Fatalf("take 5 of the 6 left: %+v", g)
+	}
+	if err := r.GiveBack(ctx, []Returned{{Key: "k", Limit: lim, N: 3}, {Key: "never", Limit: lim, N: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := r.Take(ctx, "k", lim, TakeArgs{Want: 4}); g.Taken != 4 || g.Remaining != 0 {
+		t.Fatalf("after giving 3 back, take 4 of 4: %+v", g)
+	}
+	// More than was taken: the key is fresh again, not owed anything.
+	if err := r.GiveBack(ctx, []Returned{{Key: "k", Limit: lim, N: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := r.Take(ctx, "k", lim, TakeArgs{Want: 11}); g.Taken != 1 || g.Remaining != 9 {
+		t.Fatalf("after giving 100 back, want 11 of a fresh key's 10: %+v", g)
+	}
+	if keys := c.Keys(ctx, "test:gb:*").Val(); len(keys) != 2 { // k's bucket and gateways
+		t.Fatalf("giving back to an unknown key created it: %v", keys)
 	}
 }
 
@@ -156,7 +206,7 @@ func TestRedisOneRoundTripPerDecision(t *testing.T) {
 			cmds = append(cmds, strings.TrimSpace(line))
 		}
 	}
-	// The GET and SET are the script's own, inside the one EVALSHA.
+	// The TIME, GET and SET are the script's own, inside the one EVALSHA.
 	for _, c := range cmds {
 		name, _, _ := strings.Cut(c, ":")
 		switch name {
@@ -164,7 +214,7 @@ func TestRedisOneRoundTripPerDecision(t *testing.T) {
 			if !strings.HasPrefix(c, "cmdstat_evalsha:calls=10,") {
 				t.Fatalf("10 decisions: %s", c)
 			}
-		case "cmdstat_get", "cmdstat_set":
+		case "cmdstat_get", "cmdstat_set", "cmdstat_time":
 		default:
 			t.Fatalf("10 decisions made these calls: %v", cmds)
 		}

@@ -139,10 +139,18 @@ type zoneState struct {
 	redisPrefix string
 	rejected    prometheus.Counter
 	answer      *gateway.Answer
+
+	// With the redis backend: this handler's leases of the zone's keys, the
+	// refusals remembered until their Retry-After, and the calls counted.
+	leases    *leaseTable
+	denied    *Memory
+	calls     prometheus.Counter
+	givenBack prometheus.Counter
 }
 
 type rateSpec struct {
 	limit  Limit
+	window time.Duration
 	policy string // the zone's item of RateLimit-Policy
 	prefix string // the zone's item of RateLimit, up to ";r="
 }
@@ -177,6 +185,8 @@ func takeZone(z *RateZone, maxKeys int, gate *gateway.Gate) (*zoneState, error) 
 		poolKey:     poolKey,
 		redisPrefix: id + ":",
 		rejected:    rejectedByZone.WithLabelValues(z.Name),
+		calls:       backendCalls.WithLabelValues(z.Name, "take"),
+		givenBack:   backendCalls.WithLabelValues(z.Name, "give_back"),
 		answer: gate.Answer(http.StatusTooManyRequests, "limited",
 			"the rate limit of zone "+z.Name+" is exceeded; retry after the time in Retry-After"),
 	}
@@ -195,6 +205,7 @@ func newRateSpec(zone string, n int, window time.Duration, burst int) rateSpec {
 	q := strconv.Quote(zone)
 	return rateSpec{
 		limit:  lim,
+		window: window,
 		policy: fmt.Sprintf("%s;q=%d;w=%d", q, n, ceilSeconds(window)),
 		prefix: q + ";r=",
 	}
