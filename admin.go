@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/apigate/caddy-apigate/internal/gateway"
 	"github.com/apigate/caddy-apigate/keystore"
 	"github.com/apigate/caddy-apigate/monitor"
 )
@@ -55,21 +56,6 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 // maxAdminBody bounds admin request bodies.
 const maxAdminBody = 64 << 10
 
-// keyView is a key record as the admin API shows it.
-type keyView struct {
-	keystore.Record
-	Status keystore.Status `json:"status"`
-	// Key is set only in the answers to create and rotate.
-	Key string `json:"key,omitempty"`
-	// RevokedSuccessors, in the answer to a revocation, lists the keys it
-	// revoked because they were rotated from this one.
-	RevokedSuccessors []string `json:"revoked_successors,omitempty"`
-}
-
-func view(r keystore.Record, key string, now time.Time) keyView {
-	return keyView{Record: r.Public(), Status: r.StatusAt(now), Key: key}
-}
-
 // createRequest is the body of POST /api_gateway/keys.
 type createRequest struct {
 	Consumer    string         `json:"consumer"`
@@ -90,14 +76,11 @@ type rotateRequest struct {
 func (a *adminAPI) store() (*keystore.Store, error) {
 	v, err := caddy.ActiveContext().AppIfConfigured("api_gateway")
 	if err != nil {
-		return nil, caddy.APIError{
-			HTTPStatus: http.StatusServiceUnavailable,
-			Err:        fmt.Errorf("the api_gateway app is not running: configure api_auth in a site or the api_gateway global option"),
-		}
+		return nil, apiErr(http.StatusServiceUnavailable, "the api_gateway app is not running: configure api_auth in a site or the api_gateway global option")
 	}
 	app, ok := v.(*App)
 	if !ok || app.store == nil {
-		return nil, caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: fmt.Errorf("the api_gateway app is not ready")}
+		return nil, apiErr(http.StatusServiceUnavailable, "the api_gateway app is not ready")
 	}
 	return app.store, nil
 }
@@ -114,13 +97,13 @@ func (a *adminAPI) handleKeys(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet:
 		consumer := r.URL.Query().Get("consumer")
-		out := []keyView{}
+		out := []keystore.View{}
 		for _, rec := range store.List() {
 			if consumer == "" || rec.Consumer == consumer {
-				out = append(out, view(rec, "", now))
+				out = append(out, rec.ViewAt("", now))
 			}
 		}
-		return writeJSON(w, http.StatusOK, out)
+		return gateway.WriteJSON(w, http.StatusOK, out)
 	case http.MethodPost:
 		var req createRequest
 		if err := decodeBody(r, &req, false); err != nil {
@@ -138,7 +121,7 @@ func (a *adminAPI) handleKeys(w http.ResponseWriter, r *http.Request) error {
 			return storeErr(err)
 		}
 		w.Header().Set("Location", "/api_gateway/keys/"+rec.ID)
-		return writeJSON(w, http.StatusCreated, view(rec, key, now))
+		return gateway.WriteJSON(w, http.StatusCreated, rec.ViewAt(key, now))
 	}
 	return methodNotAllowed(w, "GET, POST")
 }
@@ -174,7 +157,7 @@ func (a *adminAPI) handleKey(w http.ResponseWriter, r *http.Request) error {
 			return storeErr(err)
 		}
 		w.Header().Set("Location", "/api_gateway/keys/"+rec.ID)
-		return writeJSON(w, http.StatusCreated, view(rec, key, now))
+		return gateway.WriteJSON(w, http.StatusCreated, rec.ViewAt(key, now))
 	}
 	switch r.Method {
 	case http.MethodGet:
@@ -182,7 +165,7 @@ func (a *adminAPI) handleKey(w http.ResponseWriter, r *http.Request) error {
 		if !ok {
 			return apiErr(http.StatusNotFound, "no such key")
 		}
-		return writeJSON(w, http.StatusOK, view(rec, "", now))
+		return gateway.WriteJSON(w, http.StatusOK, rec.ViewAt("", now))
 	case http.MethodDelete:
 		cascade, err := revokeCascade(r)
 		if err != nil {
@@ -192,9 +175,9 @@ func (a *adminAPI) handleKey(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return storeErr(err)
 		}
-		v := view(rec, "", now)
+		v := rec.ViewAt("", now)
 		v.RevokedSuccessors = successors
-		return writeJSON(w, http.StatusOK, v)
+		return gateway.WriteJSON(w, http.StatusOK, v)
 	}
 	return methodNotAllowed(w, "GET, DELETE")
 }
@@ -276,15 +259,6 @@ func methodNotAllowed(w http.ResponseWriter, allow string) error {
 	return apiErr(http.StatusMethodNotAllowed, "method not allowed")
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "\t")
-	return enc.Encode(v)
-}
-
 // Interface guards
 var _ caddy.AdminRouter = (*adminAPI)(nil)
 
@@ -297,5 +271,5 @@ func (a *adminAPI) handleRoutes(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return methodNotAllowed(w, "GET")
 	}
-	return writeJSON(w, http.StatusOK, monitor.Snapshot())
+	return gateway.WriteJSON(w, http.StatusOK, monitor.Snapshot())
 }

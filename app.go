@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/apigate/caddy-apigate/authn"
 	"github.com/apigate/caddy-apigate/internal/gateway"
 	"github.com/apigate/caddy-apigate/keystore"
 	"github.com/apigate/caddy-apigate/limiter"
@@ -53,7 +55,7 @@ type App struct {
 	redis             redis.UniversalClient
 	events            *caddyevents.App
 	logger            *zap.Logger
-	signing           *signingState
+	signer            *authn.SignerRef
 	lockers           *limiter.Lockers
 }
 
@@ -106,11 +108,15 @@ func (pooledStore) Destruct() error { return nil }
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
-	if err := gateway.RegisterMetrics(ctx); err != nil {
+	a.signer, a.lockers = new(authn.SignerRef), new(limiter.Lockers)
+	err := gateway.RegisterMetrics(ctx)
+	if err != nil {
 		return err
 	}
-	if err := a.provisionRedis(); err != nil {
-		return err
+	if a.Redis != "" {
+		if a.redis, err = gateway.NewRedisClient(caddy.NewReplacer().ReplaceAll(a.Redis, ""), a.logger.Named("redis")); err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
 	}
 	ev, err := ctx.App("events")
 	if err != nil {
@@ -130,6 +136,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.Keys.Grace == 0 {
 		a.Keys.Grace = caddy.Duration(DefaultGrace)
 	}
+	if a.Signing == nil {
+		a.Signing = new(SigningConfig)
+	}
+	a.Signing.provision()
 	if err := a.validate(); err != nil {
 		return err
 	}
@@ -138,20 +148,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	storage := ctx.Storage()
 	a.storeName = "keystore:" + storageName(storage)
 	val, loaded, err := keystores.LoadOrNew(a.storeName, func() (caddy.Destructor, error) {
-		s := keystore.New(storage, policy)
-		var skipped *keystore.SkippedError
-		start := time.Now()
-		fromSnapshot, err := s.LoadFast(ctx, start)
-		a.logger.Info("api keys loaded", zap.Int("keys", s.Len()), zap.Bool("from_snapshot", fromSnapshot),
-			zap.Duration("took", time.Since(start)))
-		if errors.As(err, &skipped) {
-			a.logger.Error("some api keys could not be loaded", zap.Error(err))
-		} else if err != nil {
+		s, fullLoad, err := keystore.Open(ctx, storage, policy, time.Now(), a.logger)
+		if err != nil {
 			return nil, err
 		}
-		if !fromSnapshot {
-			a.loadedFromStorage = start
-		}
+		a.loadedFromStorage = fullLoad
 		return pooledStore{s}, nil
 	})
 	if err != nil {
@@ -163,7 +164,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// change the keys the running config accepts.
 	a.reused = loaded
 	a.logger.Debug("api key store ready", zap.Int("keys", a.store.Len()), zap.Bool("reused", loaded))
-	return a.provisionLifecycle(ctx, storage)
+	return a.provisionLifecycle(storage)
 }
 
 func storageName(s any) string {
@@ -186,7 +187,7 @@ func (a *App) validate() error {
 	if !keystore.ValidPrefix(a.Keys.Prefix) {
 		return fmt.Errorf("keys: prefix %q must be 1 to %d lowercase letters or digits, starting with a letter", a.Keys.Prefix, keystore.MaxPrefixLen)
 	}
-	if err := a.validateSigning(); err != nil {
+	if err := a.Signing.validate(); err != nil {
 		return err
 	}
 	for name, d := range map[string]caddy.Duration{"grace": a.Keys.Grace, "max_age": a.Keys.MaxAge, "warn_before": a.Keys.WarnBefore, "refresh": a.Keys.Refresh} {
@@ -200,21 +201,17 @@ func (a *App) validate() error {
 // Validate checks the configuration.
 func (a *App) Validate() error { return a.validate() }
 
-// Start starts the background work: refresh, scheduled events, propagation.
-func (a *App) Start() error { return a.startLifecycle() }
-
-// Stop stops the background work.
-func (a *App) Stop() error { return a.stopLifecycle() }
-
 // Cleanup releases the key store and the Redis client; it works after a failed
 // Provision too.
 func (a *App) Cleanup() error {
 	var errs []error
-	if err := a.cleanupSigning(); err != nil {
+	if err := a.signer.Release(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := a.releaseLockers(); err != nil {
-		errs = append(errs, err)
+	if a.lockers != nil {
+		if err := a.lockers.Release(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if a.storeName != "" && a.store != nil {
 		if _, err := keystores.Delete(a.storeName); err != nil {
@@ -230,22 +227,6 @@ func (a *App) Cleanup() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// provisionRedis creates the Redis client when a URL is configured. The client
-// connects lazily, so a Redis that is down at start does not stop Caddy: the
-// features that use it fall back as each documents.
-func (a *App) provisionRedis() error {
-	if a.Redis == "" {
-		return nil
-	}
-	c, err := gateway.NewRedisClient(caddy.NewReplacer().ReplaceAll(a.Redis, ""))
-	if err != nil {
-		return err
-	}
-	redis.SetLogger(redisLogger{a.logger.Named("redis")})
-	a.redis = c
-	return nil
 }
 
 // RedisClient returns the client of the configured Redis, or nil without one
@@ -276,44 +257,23 @@ func (a *App) Emit(name string, data map[string]any) {
 // Store returns the key store (gateway.App).
 func (a *App) Store() *keystore.Store { return a.store }
 
-// appFrom returns the api_gateway app of the config being provisioned, loading
-// it with its defaults when it is not configured.
-func appFrom(ctx caddy.Context) (*App, error) {
-	v, err := ctx.App("api_gateway")
-	if err != nil {
-		return nil, fmt.Errorf("loading api_gateway app: %w", err)
-	}
-	return v.(*App), nil
-}
-
-// Interface guards
-var (
-	_ caddy.App          = (*App)(nil)
-	_ caddy.Provisioner  = (*App)(nil)
-	_ caddy.Validator    = (*App)(nil)
-	_ caddy.CleanerUpper = (*App)(nil)
-)
-
 // NoteGraceUse records that a key in its grace period was used (gateway.App).
 func (a *App) NoteGraceUse(keyID, consumer string, now time.Time) {
-	a.noteGraceUse(keyID, consumer, now)
+	keystore.NoteGraceUse(a.RedisClient(), keyID, consumer, now, a.Emit)
 }
-
-var _ gateway.App = (*App)(nil)
 
 // Locker returns the lockout state named name (gateway.App), shared through
 // the app's Redis when there is one.
 func (a *App) Locker(name string) (gateway.Locker, error) {
-	if a.lockers == nil {
-		// Handlers are provisioned one after another: no race here.
-		a.lockers = new(limiter.Lockers)
-	}
 	return a.lockers.Take(a.ctx, name, a.RedisClient(), a.logger)
 }
 
-func (a *App) releaseLockers() error {
-	if a.lockers == nil {
-		return nil
-	}
-	return a.lockers.Release()
-}
+// Interface guards
+var (
+	_ caddy.App             = (*App)(nil)
+	_ caddy.Provisioner     = (*App)(nil)
+	_ caddy.Validator       = (*App)(nil)
+	_ caddy.CleanerUpper    = (*App)(nil)
+	_ gateway.App           = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*App)(nil)
+)

@@ -1,17 +1,13 @@
 package apigate
 
 import (
-	"encoding/json"
+	"cmp"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
-
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
-	"github.com/spf13/cobra"
 
 	"github.com/apigate/caddy-apigate/cache"
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 // purgeAnswer is the admin API's answer to DELETE /api_gateway/cache.
@@ -21,9 +17,6 @@ type purgeAnswer struct {
 	// Stores is the number of api_cache stores purged.
 	Stores int `json:"stores"`
 }
-
-// maxPurgePath bounds the path a purge names.
-const maxPurgePath = 8 << 10
 
 // handleCache serves DELETE /api_gateway/cache: purge every stored response,
 // or with ?path=/x only those of that path (any host, query and consumer).
@@ -49,80 +42,10 @@ func (a *adminAPI) handleCache(w http.ResponseWriter, r *http.Request) error {
 			return apiErr(http.StatusBadRequest, "give path once")
 		}
 		path = vs[0]
-		if !validPurgePath(path) {
+		if !cache.ValidPurgePath(path) {
 			return apiErr(http.StatusBadRequest, "path must start with / and hold no control characters (at most 8 KiB)")
 		}
 	}
-	n := cache.Purge(path)
-	ans := purgeAnswer{Purged: "all", Stores: n}
-	if path != "" {
-		ans.Purged = path
-	}
-	return writeJSON(w, http.StatusOK, ans)
-}
-
-func validPurgePath(p string) bool {
-	if !strings.HasPrefix(p, "/") || len(p) > maxPurgePath {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		if p[i] < 0x20 || p[i] == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func init() {
-	caddycmd.RegisterCommand(caddycmd.Command{
-		Name:  "api-cache",
-		Usage: "purge [--path <path>] [--address <admin>]",
-		Short: "Purges the response cache of a running caddy-apigate",
-		Long: `
-Purges the api_cache response cache of a running Caddy through its admin
-API (DELETE /api_gateway/cache), as 'caddy reload' does. The admin address
-is taken from --address, else from the config given with --config, else the
-default localhost:2019.
-
-  caddy api-cache purge               # every stored response
-  caddy api-cache purge --path /x     # the responses of one path
-`,
-		CobraFunc: apiCacheCommand,
-	})
-}
-
-func apiCacheCommand(cmd *cobra.Command) {
-	adminFlags(cmd)
-
-	purge := &cobra.Command{
-		Use:   "purge [--path <path>]",
-		Short: "Purges every stored response, or those of one path",
-		Long: `Purges the responses every api_cache of the running Caddy stored: all of
-them, or with --path those of one path, whatever the host, query and
-consumer. The next request of a purged path goes to the upstream.`,
-		Example: `  caddy api-cache purge
-  caddy api-cache purge --path /orders/42`,
-		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			uri := "/api_gateway/cache"
-			if path, _ := c.Flags().GetString("path"); path != "" {
-				if !validPurgePath(path) {
-					return cliError(c, fmt.Errorf("--path must start with / and hold no control characters"))
-				}
-				uri += "?path=" + url.QueryEscape(path)
-			}
-			return runAPIKey(c, http.MethodDelete, uri, nil, printPurge)
-		},
-	}
-	purge.Flags().String("path", "", "Only the responses of this `path` (any host, query and consumer; default: every response)")
-	cmd.AddCommand(purge)
-}
-
-func printPurge(w io.Writer, data []byte) error {
-	var ans purgeAnswer
-	if err := json.Unmarshal(data, &ans); err != nil {
-		return fmt.Errorf("decoding the answer: %w", err)
-	}
-	_, err := fmt.Fprintf(w, "purged %s (%d stores)\n", ans.Purged, ans.Stores)
-	return err
+	ans := purgeAnswer{Purged: cmp.Or(path, "all"), Stores: cache.Purge(path)}
+	return gateway.WriteJSON(w, http.StatusOK, ans)
 }

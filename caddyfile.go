@@ -3,7 +3,6 @@ package apigate
 import (
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -13,6 +12,7 @@ import (
 	"github.com/apigate/caddy-apigate/authz"
 	"github.com/apigate/caddy-apigate/cache"
 	"github.com/apigate/caddy-apigate/inspect"
+	"github.com/apigate/caddy-apigate/internal/gateway"
 	"github.com/apigate/caddy-apigate/limiter"
 	"github.com/apigate/caddy-apigate/monitor"
 	"github.com/apigate/caddy-apigate/upstream"
@@ -56,196 +56,86 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("duplicate subdirective %q", name)
-		}
-		seen[name] = true
+	return gateway.Block(d, "api_gateway", func(name string) error {
 		switch name {
 		case "keys":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
 			a.Keys = new(KeysConfig)
-			if err := a.Keys.unmarshalCaddyfile(d); err != nil {
-				return err
-			}
+			return blockOnly(d, a.Keys.unmarshalCaddyfile)
 		case "redis":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			a.Redis = d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
+			var err error
+			a.Redis, err = gateway.OneArg(d)
+			return err
 		case "notify":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			a.Notify = &NotifyConfig{URL: d.Val()}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			if err := a.Notify.unmarshalCaddyfile(d); err != nil {
+			url, err := gateway.OneArg(d)
+			if err != nil {
 				return err
 			}
+			a.Notify = &NotifyConfig{URL: url}
+			return a.Notify.unmarshalCaddyfile(d)
 		case "signing":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
 			a.Signing = new(SigningConfig)
-			if err := a.Signing.unmarshalCaddyfile(d); err != nil {
-				return err
-			}
-		default:
-			return d.Errf("api_gateway: unrecognized subdirective %q", name)
+			return blockOnly(d, a.Signing.unmarshalCaddyfile)
 		}
+		return gateway.Unknown(d, "api_gateway", name)
+	})
+}
+
+// blockOnly parses a subdirective that takes a block and no arguments.
+func blockOnly(d *caddyfile.Dispenser, parse func(*caddyfile.Dispenser) error) error {
+	if d.NextArg() {
+		return d.ArgErr()
 	}
-	return nil
+	return parse(d)
 }
 
 func (k *KeysConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("keys: duplicate subdirective %q", name)
-		}
-		seen[name] = true
+	return gateway.Block(d, "keys", func(name string) error {
+		var err error
 		switch name {
 		case "prefix":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			k.Prefix = d.Val()
-		case "grace", "max_age", "warn_before", "refresh":
-			dur, err := parseDurationArg(d)
-			if err != nil {
-				return err
-			}
-			switch name {
-			case "grace":
-				k.Grace = dur
-			case "max_age":
-				k.MaxAge = dur
-			case "refresh":
-				k.Refresh = dur
-			default:
-				k.WarnBefore = dur
-			}
+			k.Prefix, err = gateway.OneArg(d)
+		case "grace":
+			k.Grace, err = gateway.ParseDuration(d)
+		case "max_age":
+			k.MaxAge, err = gateway.ParseDuration(d)
+		case "warn_before":
+			k.WarnBefore, err = gateway.ParseDuration(d)
+		case "refresh":
+			k.Refresh, err = gateway.ParseDuration(d)
 		default:
-			return d.Errf("keys: unrecognized subdirective %q", name)
+			err = gateway.Unknown(d, "keys", name)
 		}
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	}
-	return nil
-}
-
-// parseDurationArg reads one duration argument (Go syntax, plus `d` for days).
-func parseDurationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
-	if !d.NextArg() {
-		return 0, d.ArgErr()
-	}
-	dur, err := caddy.ParseDuration(d.Val())
-	if err != nil {
-		return 0, d.Errf("%s: invalid duration %q: %v", d.Val(), d.Val(), err)
-	}
-	if dur < 0 {
-		return 0, d.Errf("%s: duration must not be negative", d.Val())
-	}
-	return caddy.Duration(dur), nil
+		return err
+	})
 }
 
 func (c *NotifyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("notify: duplicate subdirective %q", name)
-		}
-		seen[name] = true
+	err := gateway.Block(d, "notify", func(name string) error {
+		var err error
 		switch name {
 		case "secret":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			c.Secret = d.Val()
+			c.Secret, err = gateway.OneArg(d)
 		case "timeout":
-			dur, err := parseDurationArg(d)
-			if err != nil {
-				return err
-			}
-			c.Timeout = dur
+			c.Timeout, err = gateway.ParseDuration(d)
 		default:
-			return d.Errf("notify: unrecognized subdirective %q", name)
+			err = gateway.Unknown(d, "notify", name)
 		}
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	}
-	if c.Secret == "" {
+		return err
+	})
+	if err == nil && c.Secret == "" {
 		return d.Err("notify: a secret is required (secret whsec_...)")
 	}
-	return nil
+	return err
 }
 
-func parseKeyRotate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	k := new(authn.KeyRotate)
-	return k, k.UnmarshalCaddyfile(h.Dispenser)
-}
-
-func parseKeyLeak(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	k := new(authn.KeyLeak)
-	return k, k.UnmarshalCaddyfile(h.Dispenser)
-}
-
-func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	a := new(authn.Auth)
-	return a, a.UnmarshalCaddyfile(h.Dispenser)
-}
-
-func parseAuthorize(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	az := new(authz.Authorize)
-	return az, az.UnmarshalCaddyfile(h.Dispenser)
-}
-
-var (
-	_ caddyfile.Unmarshaler = (*App)(nil)
-)
-
-// oneArg reads exactly one argument.
-func oneArg(d *caddyfile.Dispenser) (string, error) {
-	if !d.NextArg() {
-		return "", d.ArgErr()
-	}
-	val := d.Val()
-	if d.NextArg() {
-		return "", d.ArgErr()
-	}
-	return val, nil
-}
-
-// unmarshalCaddyfile parses the signing block of the api_gateway option:
-//
-//	signing {
-//		algorithm    EdDSA|ES256
-//		rotate_every <duration>
-//	}
+// unmarshalCaddyfile parses the signing block of the api_gateway option.
+// Its values are checked here, with the words of App.Validate, so that the
+// error names the line.
 func (c *SigningConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("signing: duplicate subdirective %q", name)
-		}
-		seen[name] = true
+	return gateway.Block(d, "signing", func(name string) error {
 		switch name {
 		case "algorithm":
-			val, err := oneArg(d)
+			val, err := gateway.OneArg(d)
 			if err != nil {
 				return err
 			}
@@ -253,51 +143,43 @@ func (c *SigningConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("signing: %v", err)
 			}
 			c.Algorithm = val
+			return nil
 		case "rotate_every":
-			dur, err := parseDurationArg(d)
+			dur, err := gateway.ParseDuration(d)
 			if err != nil {
 				return err
 			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			if time.Duration(dur) < time.Second {
-				return d.Errf("signing: rotate_every must be at least 1s")
+			if err := authn.CheckRotateEvery(time.Duration(dur)); err != nil {
+				return d.Errf("signing: %v", err)
 			}
 			c.RotateEvery = dur
-		default:
-			return d.Errf("signing: unrecognized subdirective %q", name)
+			return nil
 		}
-	}
-	return nil
+		return gateway.Unknown(d, "signing", name)
+	})
 }
 
-func parseJWKS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	j := new(authn.JWKSHandler)
-	return j, j.UnmarshalCaddyfile(h.Dispenser)
-}
+// The handler directives, each parsed by the UnmarshalCaddyfile of its type,
+// beside the type in its capability folder.
+var (
+	parseAuth         = parseHandler[authn.Auth]
+	parseKeyRotate    = parseHandler[authn.KeyRotate]
+	parseJWKS         = parseHandler[authn.JWKSHandler]
+	parseAuthorize    = parseHandler[authz.Authorize]
+	parseRateLimit    = parseHandler[limiter.RateLimit]
+	parseCache        = parseHandler[cache.Cache]
+	parseInspect      = parseHandler[inspect.Inspect]
+	parseKeyLeak      = parseHandler[authn.KeyLeak]
+	parseMonitor      = parseHandler[monitor.Monitor]
+	parseUpstreamAuth = parseHandler[upstream.UpstreamAuth]
+)
 
-func parseMonitor(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	m := new(monitor.Monitor)
-	return m, m.UnmarshalCaddyfile(h.Dispenser)
-}
-
-func parseCache(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	c := new(cache.Cache)
-	return c, c.UnmarshalCaddyfile(h.Dispenser)
-}
-
-func parseUpstreamAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	u := new(upstream.UpstreamAuth)
-	return u, u.UnmarshalCaddyfile(h.Dispenser)
-}
-
-func parseRateLimit(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	rl := new(limiter.RateLimit)
-	return rl, rl.UnmarshalCaddyfile(h.Dispenser)
-}
-
-func parseInspect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	in := new(inspect.Inspect)
-	return in, in.UnmarshalCaddyfile(h.Dispenser)
+// parseHandler hands a directive's tokens to a new T.
+func parseHandler[T any, PT interface {
+	*T
+	caddyhttp.MiddlewareHandler
+	caddyfile.Unmarshaler
+}](h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	v := PT(new(T))
+	return v, v.UnmarshalCaddyfile(h.Dispenser)
 }

@@ -2,11 +2,7 @@ package apigate
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -32,19 +28,6 @@ type NotifyConfig struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 }
 
-// DefaultRefresh is how often an instance picks up changes from the storage.
-const DefaultRefresh = 10 * time.Second
-
-// fullResyncEvery is how many refreshes pass between full reloads of every
-// record, which heal anything the change log missed.
-const fullResyncEvery = 30
-
-// keysChannel is the Redis pub/sub channel that carries the ids of changed keys.
-const keysChannel = "apigate:keys"
-
-// graceEventEvery is how often key.used_in_grace may go out per key.
-const graceEventEvery = time.Hour
-
 // webhookEvents are the events the webhook contract carries.
 var webhookEvents = map[string]bool{
 	keystore.EventCreated: true, keystore.EventRotated: true, keystore.EventRevoked: true,
@@ -60,30 +43,25 @@ var notifiers = caddy.NewUsagePool()
 
 type pooledNotifier struct{ *notify.Notifier }
 
-func (p pooledNotifier) Destruct() error {
-	p.Stop()
-	return nil
-}
+func (p pooledNotifier) Destruct() error { p.Stop(); return nil }
 
-// lifecycle is the App's background work, kept apart from the app's config.
+// lifecycle is the App's background work, kept apart from the app's config:
+// key propagation (keystore.Propagator) and webhook delivery.
 type lifecycle struct {
+	propagator   *keystore.Propagator
 	notifier     *notify.Notifier
 	notifierName string
-	refresh      time.Duration
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup
 }
 
-func (a *App) provisionLifecycle(ctx caddy.Context, storage certmagic.Storage) error {
-	a.lifecycle = new(lifecycle)
-	a.refresh = DefaultRefresh
-	if a.Keys.Refresh > 0 {
-		a.refresh = time.Duration(a.Keys.Refresh)
-	}
+func (a *App) provisionLifecycle(storage certmagic.Storage) error {
+	a.lifecycle = &lifecycle{propagator: &keystore.Propagator{
+		Store: a.store, Redis: a.RedisClient(), Logger: a.logger, Refresh: time.Duration(a.Keys.Refresh),
+	}}
 	if a.Notify == nil {
 		return nil
 	}
-	cfg, err := a.Notify.config()
+	repl := caddy.NewReplacer()
+	cfg, err := notify.NewConfig(repl.ReplaceAll(a.Notify.URL, ""), repl.ReplaceAll(a.Notify.Secret, ""), time.Duration(a.Notify.Timeout))
 	if err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
@@ -112,23 +90,6 @@ func (a *App) provisionLifecycle(ctx caddy.Context, storage certmagic.Storage) e
 	return nil
 }
 
-func (c *NotifyConfig) config() (notify.Config, error) {
-	repl := caddy.NewReplacer()
-	u, err := url.Parse(repl.ReplaceAll(c.URL, ""))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return notify.Config{}, errors.New("the URL must be an absolute http or https URL")
-	}
-	secret := repl.ReplaceAll(c.Secret, "")
-	if secret == "" {
-		return notify.Config{}, errors.New("a secret is required (whsec_...)")
-	}
-	key, err := notify.ParseSecret(secret)
-	if err != nil {
-		return notify.Config{}, err // never includes the secret
-	}
-	return notify.Config{URL: u.String(), Key: key, Timeout: time.Duration(c.Timeout)}, nil
-}
-
 func (a *App) enqueueWebhook(name string, at time.Time, data map[string]any) {
 	if a.lifecycle == nil || a.notifier == nil || !webhookEvents[name] {
 		return
@@ -138,166 +99,30 @@ func (a *App) enqueueWebhook(name string, at time.Time, data map[string]any) {
 	}
 }
 
-func (a *App) startLifecycle() error {
+// Start starts the background work: refresh, scheduled events, propagation.
+func (a *App) Start() error {
 	if a.reused {
 		a.store.SetPolicy(a.policy())
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
-	a.store.SetHooks(a, func(e keystore.Event) {
-		a.Emit(e.Type, e.Data)
-	}, func(id string) {
-		a.publishChange(id)
-	})
-	a.wg.Add(1)
-	go a.refreshLoop(ctx)
-	if a.redis != nil {
-		a.wg.Add(1)
-		go a.subscribeChanges(ctx)
-	}
+	a.store.SetHooks(a, func(e keystore.Event) { a.Emit(e.Type, e.Data) }, a.propagator.Publish)
+	a.propagator.Start(a.loadedFromStorage)
 	return nil
 }
 
-func (a *App) stopLifecycle() error {
+// Stop stops the background work.
+func (a *App) Stop() error {
 	if a.lifecycle == nil {
 		return nil
 	}
-	if a.cancel != nil {
-		a.cancel()
-		a.wg.Wait()
-		a.cancel = nil
-	}
-	if a.store != nil {
-		a.store.ClearHooks(a)
-	}
+	a.propagator.Stop()
+	a.store.ClearHooks(a) // provisionLifecycle comes after the store
 	return nil
 }
 
 func (a *App) cleanupLifecycle() error {
-	if a.lifecycle == nil {
-		return nil
-	}
-	if err := a.stopLifecycle(); err != nil {
+	if err := a.Stop(); err != nil || a.lifecycle == nil || a.notifier == nil {
 		return err
 	}
-	if a.notifierName != "" && a.notifier != nil {
-		_, err := notifiers.Delete(a.notifierName)
-		return err
-	}
-	return nil
-}
-
-// refreshLoop picks up other instances' changes, sends due scheduled events,
-// and reloads every record now and then.
-func (a *App) refreshLoop(ctx context.Context) {
-	defer a.wg.Done()
-	if !a.loadedFromStorage.IsZero() {
-		a.maybeSnapshot(ctx, a.loadedFromStorage)
-	}
-	ticker := time.NewTicker(a.refresh)
-	defer ticker.Stop()
-	for n := 1; ; n++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		now := time.Now()
-		if n%fullResyncEvery == 0 {
-			var skipped *keystore.SkippedError
-			if err := a.store.Load(ctx); err != nil && !errors.As(err, &skipped) {
-				a.logger.Warn("reloading api keys", zap.Error(err))
-			} else {
-				a.maybeSnapshot(ctx, now)
-			}
-		} else if changed, err := a.store.Refresh(ctx, now); err != nil {
-			a.logger.Warn("refreshing api keys", zap.Error(err))
-		} else if len(changed) > 0 {
-			a.logger.Debug("api keys changed elsewhere", zap.Strings("ids", changed))
-		}
-		if _, err := a.store.Notify(ctx, now); err != nil && ctx.Err() == nil {
-			a.logger.Warn("sending scheduled key events", zap.Error(err))
-		}
-	}
-}
-
-// maybeSnapshot writes a snapshot of the keys loaded from storage at loadedAt,
-// unless another instance wrote a recent one.
-func (a *App) maybeSnapshot(ctx context.Context, loadedAt time.Time) {
-	if a.store.SnapshotAge(ctx, time.Now()) < a.refresh*fullResyncEvery/2 {
-		return
-	}
-	if err := a.store.WriteSnapshot(ctx, loadedAt); err != nil && ctx.Err() == nil {
-		a.logger.Warn("writing the key snapshot", zap.Error(err))
-	}
-}
-
-// publishChange tells the other instances through Redis that key id changed.
-// It does not wait: a lost message is healed by their refresh.
-func (a *App) publishChange(id string) {
-	if a.redis == nil {
-		return
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if err := a.redis.Publish(ctx, keysChannel, id).Err(); err != nil {
-			if c := a.logger.Check(zap.DebugLevel, "publishing a key change"); c != nil {
-				c.Write(zap.Error(err))
-			}
-		}
-	}()
-}
-
-// subscribeChanges reloads the keys other instances announce. go-redis
-// re-subscribes by itself when Redis comes back.
-func (a *App) subscribeChanges(ctx context.Context) {
-	defer a.wg.Done()
-	sub := a.redis.Subscribe(ctx, keysChannel)
-	defer sub.Close()
-	ch := sub.Channel()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case msg, ok := <-ch:
-			if !ok {
-				return
-			}
-			id := strings.TrimSpace(msg.Payload)
-			if !keystore.ValidID(id) {
-				continue
-			}
-			if err := a.store.Reload(ctx, id); err != nil && ctx.Err() == nil {
-				a.logger.Warn("reloading a changed api key", zap.String("key_id", id), zap.Error(err))
-			}
-		}
-	}
-}
-
-// graceSent holds, per key id, when this process last sent key.used_in_grace.
-// It is process-wide so that a config reload does not reset it.
-var graceSent sync.Map
-
-// noteGraceUse emits key.used_in_grace for a rotated key used during its grace
-// period, at most once an hour per key: per instance from memory, and per
-// cluster through Redis when configured. It never blocks the request.
-func (a *App) noteGraceUse(keyID, consumer string, now time.Time) {
-	last, loaded := graceSent.LoadOrStore(keyID, now)
-	if loaded {
-		if now.Sub(last.(time.Time)) < graceEventEvery || !graceSent.CompareAndSwap(keyID, last, now) {
-			return // sent this hour, or another request is sending it now
-		}
-	}
-	go func() {
-		if a.redis != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			first, err := a.redis.SetNX(ctx, "apigate:grace_used:"+keyID, now.Unix(), graceEventEvery).Result()
-			if err == nil && !first {
-				return // another instance sent it this hour
-			}
-		}
-		a.Emit("key.used_in_grace", map[string]any{"id": keyID, "consumer": consumer, "at": now.UTC().Format(time.RFC3339)})
-	}()
+	_, err := notifiers.Delete(a.notifierName)
+	return err
 }

@@ -1,14 +1,10 @@
 package apigate
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 
 	"github.com/apigate/caddy-apigate/authn"
 )
@@ -31,43 +27,22 @@ type SigningConfig struct {
 // DefaultRotateEvery is the signing key rotation period when none is configured.
 const DefaultRotateEvery = 720 * time.Hour
 
-// signingState is the app's signer, created on first use.
-type signingState struct {
-	mu     sync.Mutex
-	signer *authn.Signer
-	name   string
-}
-
-// signers keeps each signer (and its sync loop) across config reloads.
-var signers = caddy.NewUsagePool()
-
-type pooledSigner struct {
-	*authn.Signer
-	cancel context.CancelFunc
-}
-
-func (p pooledSigner) Destruct() error { p.cancel(); return nil }
-
-func (a *App) signingConfig() SigningConfig {
-	c := SigningConfig{Algorithm: "EdDSA", RotateEvery: caddy.Duration(DefaultRotateEvery)}
-	if a.Signing != nil {
-		if a.Signing.Algorithm != "" {
-			c.Algorithm = a.Signing.Algorithm
-		}
-		if a.Signing.RotateEvery != 0 {
-			c.RotateEvery = a.Signing.RotateEvery
-		}
+// provision fills the defaults.
+func (c *SigningConfig) provision() {
+	if c.Algorithm == "" {
+		c.Algorithm = "EdDSA"
 	}
-	return c
+	if c.RotateEvery == 0 {
+		c.RotateEvery = caddy.Duration(DefaultRotateEvery)
+	}
 }
 
-func (a *App) validateSigning() error {
-	c := a.signingConfig()
+func (c *SigningConfig) validate() error {
 	if err := authn.CheckSigningAlg(c.Algorithm); err != nil {
 		return fmt.Errorf("signing: %w", err)
 	}
-	if time.Duration(c.RotateEvery) < time.Second {
-		return errors.New("signing: rotate_every must be at least 1s")
+	if err := authn.CheckRotateEvery(time.Duration(c.RotateEvery)); err != nil {
+		return fmt.Errorf("signing: %w", err)
 	}
 	return nil
 }
@@ -75,49 +50,10 @@ func (a *App) validateSigning() error {
 // Signer returns the gateway's signer, creating it (and its first key, when
 // the storage has none) on first use.
 func (a *App) Signer() (*authn.Signer, error) {
-	if a.signing == nil {
-		// Handlers are provisioned one after another: no race here.
-		a.signing = new(signingState)
-	}
-	a.signing.mu.Lock()
-	defer a.signing.mu.Unlock()
-	if a.signing.signer != nil {
-		return a.signing.signer, nil
-	}
-	c := a.signingConfig()
 	storage := a.ctx.Storage()
-	name := fmt.Sprintf("signer:%s:%s:%d", storageName(storage), c.Algorithm, c.RotateEvery)
-	logger := a.logger
-	val, _, err := signers.LoadOrNew(name, func() (caddy.Destructor, error) {
-		s := &authn.Signer{Storage: storage, Alg: c.Algorithm, RotateEvery: time.Duration(c.RotateEvery)}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.Sync(ctx, time.Now()); err != nil {
-			return nil, err
-		}
-		runCtx, stop := context.WithCancel(context.Background())
-		go s.Run(runCtx, func(err error) {
-			logger.Error("syncing signing keys with storage failed", zap.Error(err))
-		})
-		return pooledSigner{Signer: s, cancel: stop}, nil
-	})
+	s, err := a.signer.Take(storage, storageName(storage), a.Signing.Algorithm, time.Duration(a.Signing.RotateEvery), a.logger)
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
-	a.signing.signer, a.signing.name = val.(pooledSigner).Signer, name
-	return a.signing.signer, nil
-}
-
-func (a *App) cleanupSigning() error {
-	if a.signing == nil {
-		return nil
-	}
-	a.signing.mu.Lock()
-	defer a.signing.mu.Unlock()
-	if a.signing.signer == nil {
-		return nil
-	}
-	_, err := signers.Delete(a.signing.name)
-	a.signing.signer = nil
-	return err
+	return s, nil
 }

@@ -1,7 +1,6 @@
 package authn
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -126,7 +125,7 @@ func (h *KeyRotate) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 	h.gate.Pass(now)
 	h.logger.Info("key rotated by its consumer", zap.String("key_id", id.KeyID), zap.String("new_key_id", fresh.ID), zap.String("consumer", id.Consumer))
 	w.Header().Set("Location", "/api_gateway/keys/"+fresh.ID)
-	return writeKey(w, fresh, key, now)
+	return gateway.WriteJSON(w, http.StatusCreated, fresh.ViewAt(key, now))
 }
 
 // refuse answers r through the gate, with Retry-After when retryAfter is
@@ -134,24 +133,6 @@ func (h *KeyRotate) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 func (h *KeyRotate) refuse(w http.ResponseWriter, r *http.Request, ans *gateway.Answer, retryAfter int) error {
 	_, err := h.gate.RejectWith(w, r, ans, gateway.Extra{RetryAfter: retryAfter})
 	return err
-}
-
-// rotatedKey is the answer to a rotation: the new key's record, as the admin
-// API shows it, with the key itself (shown this once).
-type rotatedKey struct {
-	keystore.Record
-	Status keystore.Status `json:"status"`
-	Key    string          `json:"key"`
-}
-
-func writeKey(w http.ResponseWriter, rec keystore.Record, key string, now time.Time) error {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusCreated)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "\t")
-	return enc.Encode(rotatedKey{Record: rec.Public(), Status: rec.StatusAt(now), Key: key})
 }
 
 // Interface guards

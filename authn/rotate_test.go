@@ -84,7 +84,7 @@ func TestKeyRotateChainKeepsOneEnd(t *testing.T) {
 	for i := 1; i <= 10; i++ {
 		now := testNow.Add(time.Duration(i) * 2 * time.Minute)
 		w := serve(ids[len(ids)-1], now)
-		var got rotatedKey
+		var got keystore.View
 		if w.Code != 201 || json.Unmarshal(w.Body.Bytes(), &got) != nil {
 			t.Fatalf("rotation %d: %d %s", i, w.Code, w.Body)
 		}

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"golang.org/x/sync/singleflight"
@@ -43,6 +44,24 @@ func loadStore(maxSize, maxItem int64) (key string, p *pooledStore, err error) {
 		return "", nil, fmt.Errorf("api_cache: %w", err)
 	}
 	return key, v.(*pooledStore), nil
+}
+
+// MaxPurgePath bounds the path a purge names.
+const MaxPurgePath = 8 << 10
+
+// ValidPurgePath reports whether p may name the responses to purge: it
+// starts with /, holds no control characters and is at most MaxPurgePath
+// bytes long. The admin API and `caddy api-cache purge` check it.
+func ValidPurgePath(p string) bool {
+	if !strings.HasPrefix(p, "/") || len(p) > MaxPurgePath {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < 0x20 || p[i] == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // Purge drops every stored response (path "") or makes those of path stale,

@@ -72,6 +72,24 @@ func (r Record) Public() Record {
 	return r
 }
 
+// View is a record as the admin API and api_key_rotate show it: never its
+// hash, and the key itself only in the answers to create and rotate.
+type View struct {
+	Record
+	Status Status `json:"status"`
+	// Key is set only in the answers to create and rotate.
+	Key string `json:"key,omitempty"`
+	// RevokedSuccessors, in the answer to a revocation, lists the keys it
+	// revoked because they were rotated from this one.
+	RevokedSuccessors []string `json:"revoked_successors,omitempty"`
+}
+
+// ViewAt returns the record as shown at now, with key (empty unless it was
+// just issued).
+func (r Record) ViewAt(key string, now time.Time) View {
+	return View{Record: r.Public(), Status: r.StatusAt(now), Key: key}
+}
+
 // Limits on what a record may hold, so a bad admin request cannot bloat storage or
 // headers.
 const (

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // A snapshot is every record in one file, so that a start reads one file
@@ -128,4 +130,26 @@ func (s *Store) LoadFast(ctx context.Context, now time.Time) (bool, error) {
 		return true, &SkippedError{Errs: errs}
 	}
 	return true, nil
+}
+
+// Open returns a store of backend with policy, filled at now by LoadFast, and
+// logs how it was filled. Records that cannot be loaded are logged and left
+// out. fullLoad is now when the store was filled by a full load, whose
+// snapshot the Propagator then writes, and zero when a snapshot served.
+func Open(ctx context.Context, backend Backend, policy Policy, now time.Time, logger *zap.Logger) (s *Store, fullLoad time.Time, err error) {
+	s = New(backend, policy)
+	begin := time.Now()
+	fromSnapshot, err := s.LoadFast(ctx, now)
+	logger.Info("api keys loaded", zap.Int("keys", s.Len()), zap.Bool("from_snapshot", fromSnapshot),
+		zap.Duration("took", time.Since(begin)))
+	var skipped *SkippedError
+	if errors.As(err, &skipped) {
+		logger.Error("some api keys could not be loaded", zap.Error(err))
+	} else if err != nil {
+		return nil, time.Time{}, err
+	}
+	if !fromSnapshot {
+		fullLoad = now
+	}
+	return s, fullLoad, nil
 }

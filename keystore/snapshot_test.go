@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestSnapshotStart(t *testing.T) {
@@ -54,5 +57,42 @@ func TestSnapshotStart(t *testing.T) {
 	}
 	if used, err := c.LoadFast(ctx, time.Now()); used || err != nil || c.Len() != 2 {
 		t.Fatalf("corrupt snapshot: used %v, %v, %d keys", used, err, c.Len())
+	}
+}
+
+// TestOpen: the first start loads every record and says so (its snapshot is
+// then due); once a snapshot exists, a start reads it instead.
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	backend := &certmagic.FileStorage{Path: t.TempDir()}
+	mustCreate(t, New(backend, Policy{}), CreateRequest{Consumer: "c"}, t0)
+	core, logs := observer.New(zapcore.InfoLevel)
+	s, fullLoad, err := Open(ctx, backend, Policy{}, t0, zap.New(core))
+	if err != nil || s.Len() != 1 || !fullLoad.Equal(t0) {
+		t.Fatalf("first open: %d keys, full load at %v, %v", s.Len(), fullLoad, err)
+	}
+	if err := s.WriteSnapshot(ctx, fullLoad); err != nil {
+		t.Fatal(err)
+	}
+	s, fullLoad, err = Open(ctx, backend, Policy{}, t0.Add(time.Minute), zap.New(core))
+	if err != nil || s.Len() != 1 || !fullLoad.IsZero() {
+		t.Fatalf("open from the snapshot: %d keys, full load at %v, %v", s.Len(), fullLoad, err)
+	}
+	loaded := logs.FilterMessage("api keys loaded").All()
+	if len(loaded) != 2 || loaded[0].ContextMap()["from_snapshot"] != false || loaded[1].ContextMap()["from_snapshot"] != true {
+		t.Fatalf("logs %v", logs.All())
+	}
+	// An unreadable record is logged and left out; the others load.
+	if err := os.WriteFile(filepath.Join(backend.Path, StoragePrefix, "AAAAAAAAAAAA.json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(backend.Path, SnapshotPath)); err != nil {
+		t.Fatal(err)
+	}
+	if s, _, err := Open(ctx, backend, Policy{}, t0, zap.New(core)); err != nil || s.Len() != 1 {
+		t.Fatalf("open with a bad record: %v", err)
+	}
+	if logs.FilterMessage("some api keys could not be loaded").Len() != 1 {
+		t.Fatalf("logs %v", logs.All())
 	}
 }

@@ -210,3 +210,26 @@ func TestParseSecret(t *testing.T) {
 		}
 	}
 }
+
+func TestNewConfig(t *testing.T) {
+	secret, err := NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := NewConfig("https://hooks.example.com/x", secret, 5*time.Second)
+	if err != nil || cfg.URL != "https://hooks.example.com/x" || len(cfg.Key) != 32 || cfg.Timeout != 5*time.Second {
+		t.Fatalf("%+v, %v", cfg, err)
+	}
+	for _, tt := range []struct{ url, secret, want string }{
+		{"ftp://h/x", secret, "absolute http or https URL"},
+		{"/relative", secret, "absolute http or https URL"},
+		{"http://", secret, "absolute http or https URL"},
+		{"http://h/", "", "a secret is required"},
+		{"http://h/", "whsec_YWJj", "must be 24 to 64 bytes"},
+	} {
+		_, err := NewConfig(tt.url, tt.secret, 0)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || (tt.secret != "" && strings.Contains(err.Error(), tt.secret)) {
+			t.Errorf("%q %q: %v, want %q", tt.url, tt.secret, err, tt.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,24 @@ func ParseSecret(s string) ([]byte, error) {
 		return nil, fmt.Errorf("webhook secret: the key must be 24 to 64 bytes, not %d", len(key))
 	}
 	return key, nil
+}
+
+// NewConfig checks a receiver's URL (an absolute http or https URL) and its
+// Standard Webhooks secret, and returns the Config that delivers to it. Its
+// errors never include the secret.
+func NewConfig(rawURL, secret string, timeout time.Duration) (Config, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return Config{}, errors.New("the URL must be an absolute http or https URL")
+	}
+	if secret == "" {
+		return Config{}, errors.New("a secret is required (whsec_...)")
+	}
+	key, err := ParseSecret(secret)
+	if err != nil {
+		return Config{}, err
+	}
+	return Config{URL: u.String(), Key: key, Timeout: timeout}, nil
 }
 
 // NewSecret returns a fresh `whsec_` secret of 32 random bytes.

@@ -46,3 +46,16 @@ const (
 // DetailUnauthenticated is the detail of a 401 to a request with no
 // credential, the same from every handler that needs an identity.
 const DetailUnauthenticated = "this API requires authentication: send an API key or a bearer token"
+
+// WriteJSON answers with v as indented JSON that no cache keeps: the
+// answers of the admin API and of handlers that answer by themselves with a
+// key (api_key_rotate).
+func WriteJSON(w http.ResponseWriter, status int, v any) error {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "\t")
+	return enc.Encode(v)
+}

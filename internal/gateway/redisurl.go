@@ -13,7 +13,7 @@ import (
 var errRedisURL = errors.New("redis: the URL is not valid (want redis://[user:password@]host:port/db, rediss://..., " +
 	"redis+sentinel://host:port,host:port/mastername[/db], or redis://host:port,host:port,... for a cluster)")
 
-// NewRedisClient returns a client of the Redis that raw names, connecting
+// universalClient returns a client of the Redis that raw names, connecting
 // lazily (a Redis down at start is retried on use), with time-outs short
 // enough for a request path:
 //
@@ -26,7 +26,7 @@ var errRedisURL = errors.New("redis: the URL is not valid (want redis://[user:pa
 //
 // Valkey answers the same URLs. Query parameters are go-redis's options
 // (dial_timeout=2s, ...).
-func NewRedisClient(raw string) (redis.UniversalClient, error) {
+func universalClient(raw string) (redis.UniversalClient, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		return nil, errRedisURL

@@ -8,7 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func TestNewRedisClient(t *testing.T) {
+func TestRedisURLForms(t *testing.T) {
 	for _, tt := range []struct {
 		url  string
 		kind string // single, cluster, sentinel
@@ -21,7 +21,7 @@ func TestNewRedisClient(t *testing.T) {
 		{"redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster", "sentinel"},
 		{"redis+sentinel://:pw@127.0.0.1:26379/mymaster/3", "sentinel"},
 	} {
-		c, err := NewRedisClient(tt.url)
+		c, err := universalClient(tt.url)
 		if err != nil {
 			t.Errorf("%s: %v", tt.url, err)
 			continue
@@ -53,7 +53,7 @@ func TestNewRedisClient(t *testing.T) {
 		"", "127.0.0.1:6379", "http://x", "redis://a,,b", "redis+sentinel://127.0.0.1:26379/",
 		"redis://a:1,b:2/3", "redis+foo://a", "redis://:hunter2@h:1/x",
 	} {
-		if c, err := NewRedisClient(bad); err == nil {
+		if c, err := universalClient(bad); err == nil {
 			c.Close()
 			t.Errorf("%q: no error", bad)
 		} else if strings.Contains(err.Error(), "hunter2") {
@@ -64,12 +64,12 @@ func TestNewRedisClient(t *testing.T) {
 
 // FuzzNewRedisClient: any text gives a client or an error, never a panic,
 // and the error is always the one that repeats nothing of the text.
-func FuzzNewRedisClient(f *testing.F) {
+func FuzzRedisURL(f *testing.F) {
 	for _, s := range []string{"redis://127.0.0.1:6379/0", "redis://a:1,b:2", "redis+sentinel://a:1,b:2/m/1?dial_timeout=1s", "rediss://u:p@h:1/"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		c, err := NewRedisClient(s)
+		c, err := universalClient(s)
 		if err != nil {
 			if err != errRedisURL {
 				t.Fatalf("error %v", err)

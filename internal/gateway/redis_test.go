@@ -1,9 +1,12 @@
-package apigate
+package gateway
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -26,5 +29,23 @@ func TestRedisLogger(t *testing.T) {
 	redisLogger{zap.New(quiet)}.Printf(context.Background(), "redis: %s", "ignored")
 	if logs.Len() != 0 {
 		t.Fatal("logged below the configured level")
+	}
+}
+
+// TestNewRedisClient: the client's timeouts are bounded (a URL may only
+// shorten them) and it retries once; a bad URL's error never echoes it.
+func TestNewRedisClientTimeouts(t *testing.T) {
+	c, err := NewRedisClient("redis://127.0.0.1:1/2?dial_timeout=5s&read_timeout=100ms", zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o := c.(*redis.Client).Options()
+	if o.DB != 2 || o.DialTimeout != time.Second || o.ReadTimeout != 100*time.Millisecond || o.WriteTimeout != 500*time.Millisecond || o.MaxRetries != 1 {
+		t.Fatalf("options %+v", o)
+	}
+	_, err = NewRedisClient("mysql://user:hunter2@h/", zap.NewNop())
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %v", err)
 	}
 }
