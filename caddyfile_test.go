@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apigate/caddy-apigate/internal/gateway/gatewaytest"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -142,24 +144,8 @@ func TestCaddyfileErrors(t *testing.T) {
 	}
 }
 
-// TestExampleCaddyfileAdapts keeps examples/Caddyfile and its JSON in step.
-// fuzzDirective feeds arbitrary Caddyfile text to a directive's parser: it may
-// fail, but never panic or hang.
-func fuzzDirective(f *testing.F, seeds []string, parse func(*caddyfile.Dispenser) error) {
-	for _, s := range seeds {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, input string) {
-		tokens, err := caddyfile.Tokenize([]byte(input), "Caddyfile")
-		if err != nil {
-			return
-		}
-		_ = parse(caddyfile.NewDispenser(tokens))
-	})
-}
-
 func FuzzCaddyfileGlobal(f *testing.F) {
-	fuzzDirective(f, []string{
+	gatewaytest.FuzzDirective(f, []string{
 		"api_gateway {\n keys {\n prefix a\n grace 1h\n max_age 2d\n warn_before 3h\n }\n}",
 		"api_gateway {\n redis redis://x\n}", "api_gateway {\n keys {\n grace -1\n }\n}", "api_gateway x",
 		"api_gateway {\n notify http://h/ {\n secret whsec_x\n timeout 1s\n }\n}", "api_gateway {\n notify {\n }\n}",

@@ -1,10 +1,13 @@
 // Package apigate is a Caddy v2 plugin that turns Caddy into a secure API access
-// gateway: API keys with scopes, rotation and expiry, managed through Caddy's admin
-// API and the `caddy api-key` command.
+// gateway.
 //
-// This root package is the thin Caddy adapter: module structs, provisioning,
-// Caddyfile parsing, placeholders and error answers. The logic lives in plain Go
-// packages (keystore, authn) that do not import it.
+// This root package registers the modules and the directive order (this file),
+// parses the api_gateway global option and hands each directive's tokens to
+// its capability (caddyfile.go), and holds the api_gateway app (key store,
+// Redis, notifier, signer), its admin API routes and the CLI. Each capability
+// lives in its own folder (authn, authz, limiter, inspect, cache, monitor,
+// upstream) and meets the others only in internal/gateway; none imports this
+// package.
 package apigate
 
 import (

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apigate/caddy-apigate/internal/gateway/gatewaytest"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -224,30 +226,15 @@ func TestValidateErrors(t *testing.T) {
 	}
 }
 
-// fuzzDirective feeds arbitrary Caddyfile text to a directive's parser: it may
-// fail, but never panic or hang.
-func fuzzDirective(f *testing.F, seeds []string, parse func(*caddyfile.Dispenser) error) {
-	for _, s := range seeds {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, input string) {
-		tokens, err := caddyfile.Tokenize([]byte(input), "Caddyfile")
-		if err != nil {
-			return
-		}
-		_ = parse(caddyfile.NewDispenser(tokens))
-	})
-}
-
 func FuzzCaddyfileAuth(f *testing.F) {
-	fuzzDirective(f, []string{
+	gatewaytest.FuzzDirective(f, []string{
 		"api_auth", "api_auth {\n api_key {\n header X\n query q\n }\n}", "api_auth {\n api_key\n api_key\n}",
 		"api_auth {\n api_key {\n header\n }\n}", "api_auth {\n jwt\n}", "api_auth {{{", "api_auth }",
 	}, func(d *caddyfile.Dispenser) error { return new(Auth).UnmarshalCaddyfile(d) })
 }
 
 func FuzzCaddyfileKeyRotate(f *testing.F) {
-	fuzzDirective(f, []string{"api_key_rotate", "api_key_rotate {\n min_age 1m\n}", "api_key_rotate x", "api_key_rotate {\n min_age\n}"},
+	gatewaytest.FuzzDirective(f, []string{"api_key_rotate", "api_key_rotate {\n min_age 1m\n}", "api_key_rotate x", "api_key_rotate {\n min_age\n}"},
 		func(d *caddyfile.Dispenser) error { return new(KeyRotate).UnmarshalCaddyfile(d) })
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apigate/caddy-apigate/internal/gateway/gatewaytest"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -69,29 +71,14 @@ func checkCaddyfile(t *testing.T, tests []caddyfileCase, fresh func() caddyfile.
 	}
 }
 
-// fuzzDirective feeds arbitrary Caddyfile text to a directive's parser: it may
-// fail, but never panic or hang.
-func fuzzDirective(f *testing.F, seeds []string, parse func(*caddyfile.Dispenser) error) {
-	for _, s := range seeds {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, input string) {
-		tokens, err := caddyfile.Tokenize([]byte(input), "Caddyfile")
-		if err != nil {
-			return
-		}
-		_ = parse(caddyfile.NewDispenser(tokens))
-	})
-}
-
 func FuzzCaddyfileAuthorize(f *testing.F) {
-	fuzzDirective(f, []string{
+	gatewaytest.FuzzDirective(f, []string{
 		"api_authorize a b", "api_authorize {\n all a\n any b c\n ip 10.0.0.0/8\n}", "api_authorize {\n ip x\n}",
 		"api_authorize a {\n any\n}", "api_authorize \"\"", "api_authorize a {\n mode report\n}", "api_authorize {\n mode\n}",
 	}, func(d *caddyfile.Dispenser) error { return new(Authorize).UnmarshalCaddyfile(d) })
 }
 
 func FuzzCaddyfileScope(f *testing.F) {
-	fuzzDirective(f, []string{"api_scope a", "api_scope", "api_scope a {\n}", "api_scope a\napi_scope b"},
+	gatewaytest.FuzzDirective(f, []string{"api_scope a", "api_scope", "api_scope a {\n}", "api_scope a\napi_scope b"},
 		func(d *caddyfile.Dispenser) error { return new(MatchScope).UnmarshalCaddyfile(d) })
 }

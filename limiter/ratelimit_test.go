@@ -6,9 +6,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/apigate/caddy-apigate/internal/gateway/gatewaytest"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -17,7 +18,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/apigate/caddy-apigate/internal/gateway"
-	"github.com/apigate/caddy-apigate/keystore"
 )
 
 var rlT0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -27,7 +27,7 @@ var rlT0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 // test ends; zones of the same identity in one test share them.
 func testRateLimit(t testing.TB, rl *RateLimit, clock *time.Time) *RateLimit {
 	t.Helper()
-	return provisionWith(t, rl, &fakeApp{}, clock)
+	return provisionWith(t, rl, &gatewaytest.App{}, clock)
 }
 
 func provisionWith(t testing.TB, rl *RateLimit, app gateway.App, clock *time.Time) *RateLimit {
@@ -47,29 +47,6 @@ func provisionWith(t testing.TB, rl *RateLimit, app gateway.App, clock *time.Tim
 		rl.now = func() time.Time { return *clock }
 	}
 	return rl
-}
-
-// fakeApp is the api_gateway app as the handler sees it: an optional Redis
-// client, and the events it was given.
-type fakeApp struct {
-	redis  redis.UniversalClient
-	mu     sync.Mutex
-	events []string
-}
-
-func (*fakeApp) Store() *keystore.Store                 { return nil }
-func (a *fakeApp) RedisClient() redis.UniversalClient   { return a.redis }
-func (*fakeApp) NoteGraceUse(string, string, time.Time) {}
-func (a *fakeApp) Emit(name string, _ map[string]any) {
-	a.mu.Lock()
-	a.events = append(a.events, name)
-	a.mu.Unlock()
-}
-
-func (a *fakeApp) eventCount() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.events)
 }
 
 type caller struct {
@@ -255,7 +232,7 @@ func TestRateLimitSeveralZones(t *testing.T) {
 // own count and event follow.
 func TestRateLimitRejectionIsADecision(t *testing.T) {
 	clock := rlT0
-	app := &fakeApp{}
+	app := &gatewaytest.App{}
 	rl := provisionWith(t, &RateLimit{Zones: []*RateZone{{Name: "decided", Requests: 1, Window: caddy.Duration(time.Hour)}}}, app, &clock)
 	alice := caller{ip: "10.0.0.1", id: &gateway.Identity{Consumer: "alice"}}
 	rejections := gateway.Rejections.WithLabelValues("api_rate_limit", "limited")
@@ -294,7 +271,7 @@ func TestRateLimitRejectionIsADecision(t *testing.T) {
 	if got := testutil.ToFloat64(byZone) - z0; got != 1 {
 		t.Errorf("rate_limit_rejected_total grew by %v, want 1", got)
 	}
-	if n := app.eventCount(); n != 1 {
+	if n := len(app.Events()); n != 1 {
 		t.Errorf("%d rate_limit.rejected events, want 1", n)
 	}
 }
@@ -304,7 +281,7 @@ func TestRateLimitRejectionIsADecision(t *testing.T) {
 // It takes no allowance, as a refused request does not.
 func TestRateLimitReportMode(t *testing.T) {
 	clock := rlT0
-	app := &fakeApp{}
+	app := &gatewaytest.App{}
 	rl := provisionWith(t, &RateLimit{Mode: gateway.Report, Zones: []*RateZone{{Name: "reported", Requests: 2, Window: caddy.Duration(time.Minute)}}}, app, &clock)
 	alice := caller{ip: "10.0.0.1", id: &gateway.Identity{Consumer: "alice"}}
 	reported := gateway.Decisions.WithLabelValues("api_rate_limit", "report")
@@ -336,7 +313,7 @@ func TestRateLimitReportMode(t *testing.T) {
 	if got := testutil.ToFloat64(rejections) - rej0; got != 0 {
 		t.Errorf("report mode counted %v rejections", got)
 	}
-	if n := app.eventCount(); n != 0 {
+	if n := len(app.Events()); n != 0 {
 		t.Errorf("report mode emitted %d rate_limit.rejected events", n)
 	}
 	// The passed requests took no allowance: one interval later exactly one
@@ -365,7 +342,7 @@ func TestRateLimitBackendDeny(t *testing.T) {
 	unavailable := gateway.Rejections.WithLabelValues("api_rate_limit", "backend_unavailable")
 	for _, mode := range []gateway.Mode{gateway.Enforce, gateway.Report} {
 		rl := provisionWith(t, &RateLimit{Backend: backendRedis, OnBackendError: onErrorDeny, Mode: mode,
-			Zones: []*RateZone{{Name: "denied_" + string(mode), Requests: 10, Window: caddy.Duration(time.Minute)}}}, &fakeApp{redis: client}, nil)
+			Zones: []*RateZone{{Name: "denied_" + string(mode), Requests: 10, Window: caddy.Duration(time.Minute)}}}, &gatewaytest.App{Redis: client}, nil)
 		before := testutil.ToFloat64(unavailable)
 		r := caller{ip: "10.0.0.1"}.request()
 		w := serveRequest(t, rl, r)
@@ -410,5 +387,3 @@ func BenchmarkRateLimitHandler(b *testing.B) {
 		}
 	}
 }
-
-func (*fakeApp) Locker(string) (gateway.Locker, error) { return nil, nil }

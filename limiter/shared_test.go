@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apigate/caddy-apigate/internal/gateway/gatewaytest"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/go-redis/v9"
 )
@@ -29,7 +31,7 @@ func evalshas(t testing.TB, c *redis.Client) int {
 // clock the test moves.
 func redisLimit(t *testing.T, c *redis.Client, zone string, n int, w time.Duration, sync string, lease time.Duration, onError string, clock *time.Time) *RateLimit {
 	return provisionWith(t, &RateLimit{Backend: backendRedis, Sync: sync, LeaseTime: caddy.Duration(lease), OnBackendError: onError,
-		Zones: []*RateZone{{Name: zone, Requests: n, Window: caddy.Duration(w)}}}, &fakeApp{redis: c}, clock)
+		Zones: []*RateZone{{Name: zone, Requests: n, Window: caddy.Duration(w)}}}, &gatewaytest.App{Redis: c}, clock)
 }
 
 // A key far from its limit makes a call per lease, not per request.
@@ -130,7 +132,7 @@ func BenchmarkRateLimitHandlerLease(b *testing.B) {
 	c := startRedis(b)
 	clock := rlT0
 	rl := provisionWith(b, &RateLimit{Backend: backendRedis, LeaseTime: caddy.Duration(time.Minute),
-		Zones: []*RateZone{{Name: "bench_lease", Requests: 1_000_000_000, Window: caddy.Duration(time.Hour)}}}, &fakeApp{redis: c}, &clock)
+		Zones: []*RateZone{{Name: "bench_lease", Requests: 1_000_000_000, Window: caddy.Duration(time.Hour)}}}, &gatewaytest.App{Redis: c}, &clock)
 	r := caller{ip: "10.0.0.1"}.request()
 	w := httptest.NewRecorder()
 	b.ReportAllocs()

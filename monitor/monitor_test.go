@@ -4,43 +4,23 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/apigate/caddy-apigate/internal/gateway/gatewaytest"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
-
-	"github.com/apigate/caddy-apigate/internal/gateway"
-	"github.com/apigate/caddy-apigate/keystore"
 )
-
-// fakeApp records the events emitted.
-type fakeApp struct {
-	mu     sync.Mutex
-	events []string
-	data   []map[string]any
-}
-
-func (a *fakeApp) Store() *keystore.Store                 { return nil }
-func (a *fakeApp) RedisClient() redis.UniversalClient     { return nil }
-func (a *fakeApp) NoteGraceUse(string, string, time.Time) {}
-func (a *fakeApp) Emit(name string, data map[string]any) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.events = append(a.events, name)
-	a.data = append(a.data, data)
-}
 
 func newMonitor(t testing.TB, m Monitor) *Monitor {
 	t.Helper()
 	if err := m.defaults(); err != nil {
 		t.Fatal(err)
 	}
-	m.app, m.logger = &fakeApp{}, zap.NewNop()
+	m.app, m.logger = &gatewaytest.App{}, zap.NewNop()
 	if err := m.prepare(); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +81,7 @@ func TestServeHTTPCountsOutcomes(t *testing.T) {
 
 func TestEvaluateRaisesOnePairOfEvents(t *testing.T) {
 	m := newMonitor(t, Monitor{Route: "test_evaluate", Window: caddy.Duration(10 * time.Second), MinRequests: 10})
-	app := m.app.(*fakeApp)
+	app := m.app.(*gatewaytest.App)
 	w := m.route.window.Load()
 	t0 := time.Unix(1_700_000_000, 0)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
@@ -114,12 +94,11 @@ func TestEvaluateRaisesOnePairOfEvents(t *testing.T) {
 			m.route.evaluate(t.Context(), now, app, zap.NewNop())
 		}
 	}
-	app.mu.Lock()
-	defer app.mu.Unlock()
-	if len(app.events) != 2 || app.events[0] != EventDegraded || app.events[1] != EventRecovered {
-		t.Fatalf("events %v, want one degraded, one recovered", app.events)
+	events := app.Events()
+	if len(events) != 2 || events[0].Name != EventDegraded || events[1].Name != EventRecovered {
+		t.Fatalf("events %v, want one degraded, one recovered", events)
 	}
-	d := app.data[0]
+	d := events[0].Data
 	if d["route"] != "test_evaluate" || d["reason"] != ReasonErrorRate || d["threshold"] != 0.05 || d["window"] != "10s" {
 		t.Fatalf("degraded data %v", d)
 	}
@@ -159,5 +138,3 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func (discard) WriteHeader(int)             {}
 
 var okBody = []byte("ok")
-
-func (*fakeApp) Locker(string) (gateway.Locker, error) { return nil, nil }
