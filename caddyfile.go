@@ -19,6 +19,7 @@ import (
 	"github.com/apigate/caddy-apigate/cache"
 	"github.com/apigate/caddy-apigate/inspect"
 	"github.com/apigate/caddy-apigate/limiter"
+	"github.com/apigate/caddy-apigate/openapi"
 )
 
 // parseGlobalOption parses the api_gateway global option. Syntax:
@@ -358,6 +359,11 @@ func (m *APIKeyMethod) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func parseAuthorize(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	az := new(authz.Authorize)
 	return az, az.UnmarshalCaddyfile(h.Dispenser)
+}
+
+func parseOpenAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	o := new(openapi.OpenAPI)
+	return o, o.UnmarshalCaddyfile(h.Dispenser)
 }
 
 var (

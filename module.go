@@ -13,6 +13,7 @@ import (
 
 	"github.com/apigate/caddy-apigate/authz"
 	"github.com/apigate/caddy-apigate/cache"
+	"github.com/apigate/caddy-apigate/openapi"
 )
 
 func init() {
@@ -30,6 +31,7 @@ func init() {
 	caddy.RegisterModule(cache.Cache{})
 	caddy.RegisterModule(RateLimit{})
 	caddy.RegisterModule(Inspect{})
+	caddy.RegisterModule(openapi.OpenAPI{})
 
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)
@@ -39,13 +41,15 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("api_jwks", parseJWKS)
 	httpcaddyfile.RegisterHandlerDirective("api_cache", parseCache)
 	httpcaddyfile.RegisterHandlerDirective("api_inspect", parseInspect)
+	httpcaddyfile.RegisterHandlerDirective("api_openapi", parseOpenAPI)
 
-	// Handler order: api_inspect, api_auth, api_authorize, api_rate_limit,
+	// Handler order: api_inspect, api_auth, api_openapi, api_authorize, api_rate_limit,
 	// api_cache, all before basic_auth. Each registration goes right before
 	// basic_auth, after the ones registered earlier, so the order here is the
 	// order of the handlers.
 	httpcaddyfile.RegisterDirectiveOrder("api_inspect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_auth", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("api_openapi", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_authorize", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_rate_limit", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_cache", httpcaddyfile.Before, "basic_auth")
