@@ -40,3 +40,7 @@ func assertExampleJSON(t *testing.T, caddyfilePath, jsonPath string) {
 func TestLifecycleExampleAdapts(t *testing.T) {
 	assertExampleJSON(t, "examples/lifecycle.Caddyfile", "examples/lifecycle.json")
 }
+
+func TestOpenAPIExampleAdapts(t *testing.T) {
+	assertExampleJSON(t, "examples/openapi.Caddyfile", "examples/openapi.json")
+}
