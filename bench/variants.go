@@ -32,6 +32,8 @@ type variant struct {
 	setup func(ctx context.Context, s setupEnv) (http.Header, error)
 	// method is the request method; empty means GET.
 	method string
+	// path is the request path; empty means "/".
+	path string
 	// body is the request body; nil means none.
 	body []byte
 	// global is added to the Caddyfile's global options block (identical
@@ -164,6 +166,8 @@ var variants = []variant{
 		target: 0.85,
 		setup:  jwtSetup,
 	},
+	openapiPostVariant,
+	openapiGetVariant,
 }
 
 // benchJWTSecret signs the jwt variant's token; it protects nothing.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/pb33f/libopenapi"
@@ -94,7 +95,10 @@ func compile(file string, data []byte) (*document, error) {
 		return nil, fmt.Errorf("openapi document %s: %w", file, firstError(err))
 	}
 	model := &built.Model
-	val := validator.NewValidatorFromV3Model(model, config.WithoutSecurityValidation())
+	// Without a regex cache the validator compiles a path template's
+	// expression on every request.
+	regexes := &sync.Map{}
+	val := validator.NewValidatorFromV3Model(model, config.WithoutSecurityValidation(), config.WithRegexCache(regexes))
 	val.SetDocument(parsed)
 	if ok, verrs := val.ValidateDocument(); !ok {
 		val.Release()
@@ -107,7 +111,7 @@ func compile(file string, data []byte) (*document, error) {
 	d := &document{
 		file:      file,
 		model:     model,
-		router:    router.NewRouter(model, router.WithPathOnlyMatching()),
+		router:    router.NewRouter(model, router.WithPathOnlyMatching(), router.WithRegexCache(regexes)),
 		validator: val,
 		allow:     map[*v3.PathItem]string{},
 		bases:     basePaths(model.Servers),
