@@ -8,23 +8,36 @@ import (
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
-//	api_openapi [<matcher>] <file> {
+//	api_openapi [<matcher>] [<file>] {
+//		file     <file>                # instead of the argument
 //		validate request [response]   # response: checked in report mode only
 //		scopes   from_security         # the operation's security requirements become required scopes
 //		max_body <size>                # largest body read for validation (default 1MiB)
 //		mode     enforce|report
 //	}
+//
+// Caddy reads a first argument that starts with / as a path matcher: write
+// an absolute file with a matcher before it (`api_openapi * /etc/api.yaml`)
+// or in the block (`file /etc/api.yaml`).
 func (o *OpenAPI) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
-	if !d.NextArg() {
-		return d.Err("api_openapi: want the OpenAPI document's file")
+	if d.NextArg() {
+		o.File = d.Val()
 	}
-	o.File = d.Val()
 	if d.NextArg() {
 		return d.Errf("api_openapi: unexpected argument %q: settings go in the block", d.Val())
 	}
-	return gateway.Block(d, "api_openapi", func(name string) error {
+	err := gateway.Block(d, "api_openapi", func(name string) error {
 		switch name {
+		case "file":
+			f, err := gateway.OneArg(d)
+			if err != nil {
+				return err
+			}
+			if o.File != "" {
+				return d.Err("api_openapi: the file is given twice")
+			}
+			o.File = f
 		case "validate":
 			return o.parseValidate(d)
 		case "scopes":
@@ -56,6 +69,10 @@ func (o *OpenAPI) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		return nil
 	})
+	if err == nil && o.File == "" {
+		return d.Err("api_openapi: want the OpenAPI document's file")
+	}
+	return err
 }
 
 // parseValidate reads `validate request [response]`.

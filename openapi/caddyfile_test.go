@@ -20,6 +20,8 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{in: "api_openapi api.yaml {\n validate request response\n scopes from_security\n max_body 2MB\n mode report\n}",
 			want: OpenAPI{File: "api.yaml", ValidateRequest: true, ValidateResponse: true, Scopes: "from_security", MaxBody: 2000000, Mode: gateway.Report}},
 		{in: `api_openapi`, err: "want the OpenAPI document's file, at Testfile:1"},
+		{in: "api_openapi {\n file /etc/api.yaml\n}", want: OpenAPI{File: "/etc/api.yaml"}},
+		{in: "api_openapi a.yaml {\n file b.yaml\n}", err: "given twice, at Testfile:2"},
 		{in: `api_openapi a.yaml b.yaml`, err: "unexpected argument"},
 		{in: "api_openapi a.yaml {\n validate\n}", err: "Testfile:2"},
 		{in: "api_openapi a.yaml {\n validate everything\n}", err: "want request or response, at Testfile:2"},
