@@ -15,6 +15,7 @@ import (
 	"github.com/apigate/caddy-apigate/internal/gateway"
 	"github.com/apigate/caddy-apigate/limiter"
 	"github.com/apigate/caddy-apigate/monitor"
+	"github.com/apigate/caddy-apigate/openapi"
 	"github.com/apigate/caddy-apigate/upstream"
 )
 
@@ -172,6 +173,7 @@ var (
 	parseKeyLeak      = parseHandler[authn.KeyLeak]
 	parseMonitor      = parseHandler[monitor.Monitor]
 	parseUpstreamAuth = parseHandler[upstream.UpstreamAuth]
+	parseOpenAPI      = parseHandler[openapi.OpenAPI]
 )
 
 // parseHandler hands a directive's tokens to a new T.

@@ -39,3 +39,26 @@ func TestCacheDirectiveOrder(t *testing.T) {
 		t.Fatalf("api_cache config: %s", s)
 	}
 }
+
+// TestOpenAPIDirectiveOrder: api_openapi runs after api_auth (it needs the
+// identity for scopes) and before api_authorize.
+func TestOpenAPIDirectiveOrder(t *testing.T) {
+	src := `http://127.0.0.1:8080 {
+	reverse_proxy 127.0.0.1:9000
+	api_authorize orders:read
+	api_openapi api.yaml
+	api_auth
+}`
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, last := string(out), -1
+	for _, h := range []string{`"handler":"api_auth"`, `"handler":"api_openapi"`, `"handler":"api_authorize"`, `"handler":"reverse_proxy"`} {
+		i := strings.Index(s, h)
+		if i < 0 || i < last {
+			t.Fatalf("%s out of order in %s", h, s)
+		}
+		last = i
+	}
+}

@@ -60,3 +60,7 @@ func TestExamplesAdapt(t *testing.T) {
 func TestReplayExampleAdapts(t *testing.T) {
 	assertExampleJSON(t, "examples/replay.Caddyfile", "examples/replay.json")
 }
+
+func TestOpenAPIExampleAdapts(t *testing.T) {
+	assertExampleJSON(t, "examples/openapi.Caddyfile", "examples/openapi.json")
+}

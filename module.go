@@ -20,6 +20,7 @@ import (
 	"github.com/apigate/caddy-apigate/inspect"
 	"github.com/apigate/caddy-apigate/limiter"
 	"github.com/apigate/caddy-apigate/monitor"
+	"github.com/apigate/caddy-apigate/openapi"
 	"github.com/apigate/caddy-apigate/upstream"
 )
 
@@ -41,6 +42,7 @@ func init() {
 	caddy.RegisterModule(inspect.Inspect{})
 	caddy.RegisterModule(monitor.Monitor{})
 	caddy.RegisterModule(upstream.UpstreamAuth{})
+	caddy.RegisterModule(openapi.OpenAPI{})
 
 	httpcaddyfile.RegisterGlobalOption("api_gateway", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("api_auth", parseAuth)
@@ -53,14 +55,16 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("api_inspect", parseInspect)
 	httpcaddyfile.RegisterHandlerDirective("api_monitor", parseMonitor)
 	httpcaddyfile.RegisterHandlerDirective("api_upstream_auth", parseUpstreamAuth)
+	httpcaddyfile.RegisterHandlerDirective("api_openapi", parseOpenAPI)
 
-	// Handler order: api_monitor, api_inspect, api_auth, api_authorize, api_rate_limit,
+	// Handler order: api_monitor, api_inspect, api_auth, api_openapi, api_authorize, api_rate_limit,
 	// api_cache, api_upstream_auth, all before basic_auth. Each registration goes right before
 	// basic_auth, after the ones registered earlier, so the order here is the
 	// order of the handlers.
 	httpcaddyfile.RegisterDirectiveOrder("api_monitor", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_inspect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_auth", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("api_openapi", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_authorize", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_rate_limit", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("api_cache", httpcaddyfile.Before, "basic_auth")

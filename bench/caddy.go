@@ -74,7 +74,7 @@ func startCaddy(ctx context.Context, bin, dir, upstream string, vs []variant, en
 		done:     make(chan struct{}),
 	}
 	for i, v := range vs {
-		c.sites = append(c.sites, site{v: v, url: "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i+1])) + "/"})
+		c.sites = append(c.sites, site{v: v, url: "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i+1])) + "/" + strings.TrimPrefix(v.path, "/")})
 	}
 	c.version = caddyVersion(ctx, bin)
 

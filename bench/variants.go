@@ -34,6 +34,8 @@ type variant struct {
 	setup func(ctx context.Context, s setupEnv) (http.Header, error)
 	// method is the request method; empty means GET.
 	method string
+	// path is the request path; empty means "/".
+	path string
 	// body is the request body; nil means none.
 	body []byte
 	// global is added to the Caddyfile's global options block (identical
@@ -270,6 +272,8 @@ var variants = []variant{
 		setup:    jwtSetup,
 		services: startTokenEndpoint,
 	},
+	openapiPostVariant,
+	openapiGetVariant,
 }
 
 // benchJWTSecret signs the jwt variant's token; it protects nothing.

@@ -56,6 +56,8 @@ var exampleCases = []exampleCase{
 		calls: []string{"GET /orders/42", "POST /v1/keys/rotate"}, inHome: []string{"data/caddy/instance.uuid"}},
 	{file: "legacy-backends.Caddyfile", twin: "legacy-backends.json", site: "8080", scopes: []string{"orders:read"},
 		calls: []string{"GET /basic/orders", "GET /static/orders", "GET /account/orders", "GET /jwt/orders"}},
+	{file: "openapi.Caddyfile", twin: "openapi.json", site: "8080", scopes: []string{"orders:read"},
+		calls: []string{"GET /orders/42", "GET /health", "GET /nowhere", "POST /orders"}},
 	{file: "monitor.Caddyfile", twin: "monitor.json", site: "8080", scopes: []string{"orders:read"},
 		calls: []string{"GET /orders/42", "GET /broken/1"}, inHome: []string{"data/caddy/instance.uuid"}},
 	// HTTPS through the client of the mTLS example (the certificate is
@@ -124,6 +126,17 @@ func runExample(t *testing.T, c exampleCase) {
 		fixed["6379"] = StartRedis(t).Port
 	}
 	config, ports := moveExamplePorts(string(src), fixed)
+	// Documents an example reads beside itself (the OpenAPI document).
+	docs, _ := filepath.Glob("../examples/*.yaml")
+	for _, d := range docs {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(work, "examples", filepath.Base(d)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	configPath := filepath.Join(work, "examples", c.file)
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -234,7 +247,7 @@ func runExample(t *testing.T, c exampleCase) {
 		}
 		rel, _ := filepath.Rel(work, path)
 		rel = filepath.ToSlash(rel)
-		if rel != "examples/"+c.file && !strings.HasPrefix(rel, ".apigate-demo/") {
+		if rel != "examples/"+c.file && !strings.HasPrefix(rel, ".apigate-demo/") && !(strings.HasPrefix(rel, "examples/") && strings.HasSuffix(rel, ".yaml")) {
 			t.Errorf("written outside .apigate-demo/: %s", rel)
 		}
 		data, err := os.ReadFile(path)

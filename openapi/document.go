@@ -1,0 +1,223 @@
+package openapi
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/config"
+	liberrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/router"
+	"github.com/pb33f/libopenapi/datamodel"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+)
+
+// documents holds the compiled documents, keyed by the file's absolute path
+// and the hash of its content, so that a reload of a config whose document
+// did not change compiles nothing.
+var documents = caddy.NewUsagePool()
+
+// document is an OpenAPI document compiled once: its model, the router that
+// matches requests to operations, and the validator with every schema
+// compiled. It is immutable and safe for concurrent use.
+type document struct {
+	file      string
+	model     *v3.Document
+	router    router.Router
+	validator validator.Validator
+	// allow is the Allow header of each path item: its methods.
+	allow map[*v3.PathItem]string
+	// bases are the base paths of the document's servers, without a trailing
+	// slash ("" for a server at the root, or for a document without servers).
+	bases []string
+}
+
+// Destruct releases the validator's caches once no config uses the document.
+func (d *document) Destruct() error {
+	d.validator.Release()
+	d.router.Release()
+	return nil
+}
+
+// loadDocument returns the compiled document of file from the pool, compiling
+// it when no config holds it yet. Release it with documents.Delete(key).
+func loadDocument(file string) (doc *document, key string, err error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, "", fmt.Errorf("openapi document %s: %w", file, err)
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading openapi document: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	key = abs + "#" + hex.EncodeToString(sum[:])
+	v, _, err := documents.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return compile(abs, data)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return v.(*document), key, nil
+}
+
+// compile parses, checks and compiles a document. Its errors name the file
+// and, for a document that breaks the OpenAPI schema, the JSON pointer of the
+// first offending node.
+func compile(file string, data []byte) (*document, error) {
+	cfg := &datamodel.DocumentConfiguration{
+		BasePath:            filepath.Dir(file),
+		SpecFilePath:        filepath.Base(file),
+		AllowFileReferences: true,
+		Logger:              slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	parsed, err := libopenapi.NewDocumentWithConfiguration(data, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("openapi document %s: %w", file, err)
+	}
+	if v := parsed.GetVersion(); !strings.HasPrefix(v, "3.") {
+		return nil, fmt.Errorf("openapi document %s: version %q: want OpenAPI 3.0 or 3.1", file, v)
+	}
+	built, err := parsed.BuildV3Model()
+	if err != nil {
+		return nil, fmt.Errorf("openapi document %s: %w", file, firstError(err))
+	}
+	model := &built.Model
+	// Without a regex cache the validator compiles a path template's
+	// expression on every request.
+	regexes := &sync.Map{}
+	val := validator.NewValidatorFromV3Model(model, config.WithoutSecurityValidation(), config.WithRegexCache(regexes))
+	val.SetDocument(parsed)
+	if ok, verrs := val.ValidateDocument(); !ok {
+		val.Release()
+		return nil, fmt.Errorf("openapi document %s: %s", file, documentError(verrs))
+	}
+	if model.Paths == nil || model.Paths.PathItems == nil || model.Paths.PathItems.Len() == 0 {
+		val.Release()
+		return nil, fmt.Errorf("openapi document %s: /paths: the document describes no operation", file)
+	}
+	d := &document{
+		file:      file,
+		model:     model,
+		router:    router.NewRouter(model, router.WithPathOnlyMatching(), router.WithRegexCache(regexes)),
+		validator: val,
+		allow:     map[*v3.PathItem]string{},
+		bases:     basePaths(model.Servers),
+	}
+	for _, item := range model.Paths.PathItems.FromOldest() {
+		d.allow[item] = allowHeader(item)
+	}
+	return d, nil
+}
+
+// firstError unwraps a joined error to its first part: libopenapi joins
+// every reference it could not resolve, and one is enough to act on.
+func firstError(err error) error {
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		if errs := joined.Unwrap(); len(errs) > 0 {
+			return errs[0]
+		}
+	}
+	return err
+}
+
+// documentError words the first violation of the OpenAPI schema: the JSON
+// pointer of the node, the line, and why.
+func documentError(verrs []*liberrors.ValidationError) string {
+	for _, e := range verrs {
+		for _, f := range e.SchemaValidationErrors {
+			return fmt.Sprintf("%s (line %d): %s", pointer(f.InstancePath), f.Line, f.Reason)
+		}
+	}
+	if len(verrs) > 0 {
+		return fmt.Sprintf("line %d: %s", verrs[0].SpecLine, verrs[0].Reason)
+	}
+	return "invalid document"
+}
+
+// basePaths lists the base paths of servers: the path of each URL, with its
+// variables replaced by each value of their enum, or their default.
+func basePaths(servers []*v3.Server) []string {
+	if len(servers) == 0 {
+		return []string{""}
+	}
+	var bases []string
+	for _, srv := range servers {
+		raw := srv.URL
+		if i := strings.Index(raw, "://"); i >= 0 {
+			raw = raw[i+3:]
+			if j := strings.IndexByte(raw, '/'); j >= 0 {
+				raw = raw[j:]
+			} else {
+				raw = ""
+			}
+		}
+		paths := []string{strings.TrimSuffix(raw, "/")}
+		if srv.Variables != nil {
+			for name, v := range srv.Variables.FromOldest() {
+				values := v.Enum
+				if len(values) == 0 {
+					values = []string{v.Default}
+				}
+				var next []string
+				for _, p := range paths {
+					for _, val := range values {
+						next = append(next, strings.ReplaceAll(p, "{"+name+"}", val))
+					}
+				}
+				paths = next
+			}
+		}
+		for _, p := range paths {
+			if !slices.Contains(bases, p) {
+				bases = append(bases, p)
+			}
+		}
+	}
+	return bases
+}
+
+// onBase reports whether the request path escaped reached requestPath, the
+// part the router matched to a path template, through one of the servers'
+// base paths.
+func (d *document) onBase(escaped, requestPath string) bool {
+	base, ok := strings.CutSuffix(escaped, requestPath)
+	if !ok {
+		return false
+	}
+	return slices.Contains(d.bases, strings.TrimSuffix(base, "/"))
+}
+
+// allowHeader lists the methods of a path item, for the Allow header of a 405.
+func allowHeader(item *v3.PathItem) string {
+	var methods []string
+	for method := range item.GetOperations().FromOldest() {
+		methods = append(methods, strings.ToUpper(method))
+	}
+	sort.Strings(methods)
+	return strings.Join(methods, ", ")
+}
+
+// pointer renders the validator's path segments, which come escaped, as a
+// JSON pointer (RFC 6901).
+func pointer(segments []string) string {
+	if len(segments) == 0 {
+		return ""
+	}
+	return "/" + strings.Join(segments, "/")
+}
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")

@@ -1,0 +1,177 @@
+package openapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+
+	liberrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/helpers"
+	"github.com/pb33f/libopenapi-validator/router"
+
+	"github.com/apigate/caddy-apigate/internal/gateway"
+)
+
+// maxErrors is how many errors a 400 lists at most.
+const maxErrors = 5
+
+// maxPointer bounds a pointer in an answer: pointers into the body hold the
+// request's property names.
+const maxPointer = 200
+
+const detailInvalid = "the request does not match the API description"
+
+// fieldError is one entry of a 400's errors list: where and why, never the
+// value found there.
+type fieldError struct {
+	Pointer string `json:"pointer"`
+	Reason  string `json:"reason"`
+}
+
+// invalidProblem is the body of a 400: a problem details object with the
+// errors extension.
+type invalidProblem struct {
+	Type   string       `json:"type"`
+	Title  string       `json:"title"`
+	Status int          `json:"status"`
+	Detail string       `json:"detail"`
+	Errors []fieldError `json:"errors"`
+}
+
+// validateRequest checks r against its operation. The body is read up to
+// MaxBody (413 beyond it) and put back for the upstream.
+func (o *OpenAPI) validateRequest(r *http.Request, route *router.Route) (*gateway.Answer, gateway.Extra) {
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		if r.ContentLength > o.MaxBody {
+			return o.tooLarge, gateway.Extra{}
+		}
+		var err error
+		body, err = io.ReadAll(io.LimitReader(r.Body, o.MaxBody+1))
+		if int64(len(body)) > o.MaxBody {
+			return o.tooLarge, gateway.Extra{}
+		}
+		if err != nil {
+			return o.invalid, gateway.Extra{Body: invalidBody([]fieldError{{Pointer: "/body", Reason: "the body could not be read"}})}
+		}
+		_ = r.Body.Close()
+		defer restoreBody(r, body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	ok, verrs := o.doc.validator.ValidateHttpRequestSyncWithPathItem(r, route.PathItem, route.Path)
+	if ok {
+		return nil, gateway.Extra{}
+	}
+	return o.invalid, gateway.Extra{Body: invalidBody(fieldErrors(verrs))}
+}
+
+// restoreBody gives the upstream the body that was read, whatever the
+// validator did with r.Body.
+func restoreBody(r *http.Request, body []byte) {
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+}
+
+// invalidBody renders the 400 of errs.
+func invalidBody(errs []fieldError) []byte {
+	b, _ := json.Marshal(invalidProblem{
+		Type: "about:blank", Title: http.StatusText(http.StatusBadRequest), Status: http.StatusBadRequest,
+		Detail: detailInvalid, Errors: errs,
+	})
+	return b
+}
+
+// fieldErrors turns the validator's errors into at most maxErrors pointers
+// and reasons. The validator's own messages quote the values it rejected,
+// so none is passed on: reasons are built from the schema keyword that
+// failed and the names the document gives.
+func fieldErrors(verrs []*liberrors.ValidationError) []fieldError {
+	var out []fieldError
+	add := func(p, reason string) bool {
+		if len(p) > maxPointer {
+			p = strings.ToValidUTF8(p[:maxPointer], "")
+		}
+		out = append(out, fieldError{Pointer: p, Reason: reason})
+		return len(out) >= maxErrors
+	}
+	for _, e := range verrs {
+		base := basePointer(e)
+		if len(e.SchemaValidationErrors) == 0 {
+			if add(base, plainReason(e)) {
+				return out
+			}
+			continue
+		}
+		for _, f := range e.SchemaValidationErrors {
+			p := base
+			if e.ValidationType == helpers.RequestBodyValidation {
+				p += pointer(f.InstancePath)
+			}
+			if add(p, schemaReason(f)) {
+				return out
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, fieldError{Pointer: "", Reason: "does not match the operation"})
+	}
+	return out
+}
+
+// basePointer is where an error lies in the request seen as a document:
+// /body, /path/<name>, /query/<name>, /header/<name>, /cookie/<name>.
+func basePointer(e *liberrors.ValidationError) string {
+	if e.ValidationType == helpers.ParameterValidation || e.ParameterName != "" {
+		in := e.ValidationSubType
+		switch in {
+		case helpers.ParameterValidationPath, helpers.ParameterValidationQuery,
+			helpers.ParameterValidationHeader, helpers.ParameterValidationCookie:
+		default:
+			in = "parameter"
+		}
+		return "/" + in + "/" + pointerEscaper.Replace(e.ParameterName)
+	}
+	return "/body"
+}
+
+// plainReason words an error that names no schema keyword.
+func plainReason(e *liberrors.ValidationError) string {
+	msg := strings.ToLower(e.Message + " " + e.Reason)
+	switch {
+	case e.ValidationSubType == helpers.RequestBodyContentType:
+		return "the content type is not one the operation accepts"
+	case strings.Contains(msg, "missing") || strings.Contains(msg, "required"):
+		return "is required"
+	case e.ValidationType == helpers.RequestBodyValidation && strings.Contains(msg, "json"):
+		return "is not valid JSON"
+	case e.ValidationType == helpers.ParameterValidation:
+		return "does not match the parameter's schema"
+	}
+	return "does not match the operation"
+}
+
+// Reasons of the JSON Schema validator that hold no value: type names and
+// property names the schema declares.
+var (
+	safeType     = regexp.MustCompile(`^got [a-z]+, want [a-z, ]+$`)
+	safeRequired = regexp.MustCompile(`^missing propert(y|ies) '[^']{1,64}'(, '[^']{1,64}')*$`)
+)
+
+// schemaReason words one schema failure by the keyword that failed.
+func schemaReason(f *liberrors.SchemaValidationFailure) string {
+	if safeType.MatchString(f.Reason) || safeRequired.MatchString(f.Reason) {
+		return f.Reason
+	}
+	kw := f.KeywordLocation
+	if i := strings.LastIndexByte(kw, '/'); i >= 0 {
+		kw = kw[i+1:]
+	}
+	if kw == "" || len(kw) > 32 || strings.ContainsAny(kw, "'\" ") {
+		return "does not match the schema"
+	}
+	return "does not satisfy " + kw
+}
