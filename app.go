@@ -127,19 +127,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := monitor.ForwardHealth(a.events, a); err != nil {
 		return fmt.Errorf("forwarding health events: %w", err)
 	}
-	if a.Keys == nil {
-		a.Keys = new(KeysConfig)
-	}
-	if a.Keys.Prefix == "" {
-		a.Keys.Prefix = keystore.DefaultPrefix
-	}
-	if a.Keys.Grace == 0 {
-		a.Keys.Grace = caddy.Duration(DefaultGrace)
-	}
-	if a.Signing == nil {
-		a.Signing = new(SigningConfig)
-	}
-	a.Signing.provision()
+	a.defaults()
 	if err := a.validate(); err != nil {
 		return err
 	}
@@ -165,6 +153,23 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.reused = loaded
 	a.logger.Debug("api key store ready", zap.Int("keys", a.store.Len()), zap.Bool("reused", loaded))
 	return a.provisionLifecycle(storage)
+}
+
+// defaults fills what the config leaves out.
+func (a *App) defaults() {
+	if a.Keys == nil {
+		a.Keys = new(KeysConfig)
+	}
+	if a.Keys.Prefix == "" {
+		a.Keys.Prefix = keystore.DefaultPrefix
+	}
+	if a.Keys.Grace == 0 {
+		a.Keys.Grace = caddy.Duration(DefaultGrace)
+	}
+	if a.Signing == nil {
+		a.Signing = new(SigningConfig)
+	}
+	a.Signing.provision()
 }
 
 func storageName(s any) string {

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -116,19 +117,10 @@ func run(ctx context.Context, o options) error {
 	}
 	defer up.Close()
 
-	var env []string
-	started := map[uintptr]bool{} // variants sharing a service share one
-	for _, v := range selected {
-		if v.services == nil || started[reflect.ValueOf(v.services).Pointer()] {
-			continue
-		}
-		started[reflect.ValueOf(v.services).Pointer()] = true
-		e, stopServices, err := v.services(ctx, tmp)
-		if err != nil {
-			return fmt.Errorf("%s: %w", v.name, err)
-		}
-		defer stopServices()
-		env = append(env, e...)
+	env, stopServices, err := startServices(ctx, selected, tmp)
+	defer stopServices()
+	if err != nil {
+		return err
 	}
 
 	c, err := startCaddy(ctx, bin, tmp, up.addr, selected, env)
@@ -159,32 +151,9 @@ func run(ctx context.Context, o options) error {
 		slots = append(slots, i)
 	}
 
-	logf("caddy %s, %s/%s, %d CPUs, GOMAXPROCS %d", c.version, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0))
-	logf("%d workers, %v per variant per round, 1 warm-up + %d rounds", o.concurrency, o.duration, o.rounds)
-	stats := make([]variantStats, len(jobs))
-	for round := 0; round <= o.rounds; round++ {
-		for k := range jobs {
-			// Start each round at a different variant so none always runs first.
-			i := (k + round) % len(jobs)
-			if err := c.alive(); err != nil {
-				return err
-			}
-			before := backendCalls(ctx, client, c.adminURL, jobs[i].zone)
-			r, err := runLoad(ctx, client, jobs[i], o.concurrency, o.duration)
-			if err != nil {
-				return err
-			}
-			if round > 0 {
-				stats[i].calls += backendCalls(ctx, client, c.adminURL, jobs[i].zone) - before
-			}
-			label := fmt.Sprintf("round %d/%d", round, o.rounds)
-			if round == 0 {
-				label = "warm-up"
-			} else {
-				stats[i].add(r)
-			}
-			logf("%-11s %-12s %8.0f req/s  %d errors", label, jobs[i].name, r.rps(), r.errors)
-		}
+	stats, err := measure(ctx, c, client, jobs, o)
+	if err != nil {
+		return err
 	}
 	if err := c.alive(); err != nil {
 		return err
@@ -216,4 +185,63 @@ func run(ctx context.Context, o options) error {
 // logf prints progress to stderr, keeping stdout for the results.
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+// startServices starts the services the selected variants need (a Redis, a
+// token endpoint), one per kind, and returns their environment for Caddy and
+// the function that stops them all.
+func startServices(ctx context.Context, selected []variant, tmp string) (env []string, stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	started := map[uintptr]bool{} // variants sharing a service share one
+	for _, v := range selected {
+		if v.services == nil || started[reflect.ValueOf(v.services).Pointer()] {
+			continue
+		}
+		started[reflect.ValueOf(v.services).Pointer()] = true
+		e, stopService, err := v.services(ctx, tmp)
+		if err != nil {
+			return nil, stop, fmt.Errorf("%s: %w", v.name, err)
+		}
+		stops = append(stops, stopService)
+		env = append(env, e...)
+	}
+	return env, stop, nil
+}
+
+// measure runs the interleaved rounds: one warm-up, then o.rounds counted,
+// each round starting at a different variant so none always runs first.
+func measure(ctx context.Context, c *caddyProcess, client *http.Client, jobs []*job, o options) ([]variantStats, error) {
+	logf("caddy %s, %s/%s, %d CPUs, GOMAXPROCS %d", c.version, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	logf("%d workers, %v per variant per round, 1 warm-up + %d rounds", o.concurrency, o.duration, o.rounds)
+	stats := make([]variantStats, len(jobs))
+	for round := 0; round <= o.rounds; round++ {
+		for k := range jobs {
+			// Start each round at a different variant so none always runs first.
+			i := (k + round) % len(jobs)
+			if err := c.alive(); err != nil {
+				return nil, err
+			}
+			before := backendCalls(ctx, client, c.adminURL, jobs[i].zone)
+			r, err := runLoad(ctx, client, jobs[i], o.concurrency, o.duration)
+			if err != nil {
+				return nil, err
+			}
+			if round > 0 {
+				stats[i].calls += backendCalls(ctx, client, c.adminURL, jobs[i].zone) - before
+			}
+			label := fmt.Sprintf("round %d/%d", round, o.rounds)
+			if round == 0 {
+				label = "warm-up"
+			} else {
+				stats[i].add(r)
+			}
+			logf("%-11s %-12s %8.0f req/s  %d errors", label, jobs[i].name, r.rps(), r.errors)
+		}
+	}
+	return stats, nil
 }

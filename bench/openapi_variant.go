@@ -12,9 +12,10 @@ import (
 // of an order, reached through two path parameters.
 var (
 	openapiPostVariant = variant{
-		name: "openapi_post",
+		name:  "openapi_post",
+		about: "`api_openapi` with `validate request`: a 1 KiB JSON POST validated against its schema",
 		site: `route {
-	api_openapi {$BENCH_OPENAPI} {
+	api_openapi * {$BENCH_OPENAPI} {
 		validate request
 	}
 	reverse_proxy {$BENCH_UPSTREAM}
@@ -28,9 +29,10 @@ var (
 		services: writeOpenAPIDocument,
 	}
 	openapiGetVariant = variant{
-		name: "openapi_get",
+		name:  "openapi_get",
+		about: "`api_openapi` with `validate request`: a GET with path parameters",
 		site: `route {
-	api_openapi {$BENCH_OPENAPI} {
+	api_openapi * {$BENCH_OPENAPI} {
 		validate request
 	}
 	reverse_proxy {$BENCH_UPSTREAM}

@@ -30,27 +30,11 @@ func (s *Store) Rotate(ctx context.Context, id string, grace time.Duration, now 
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	// rotated_from never changes once written, so it can be read before the
-	// locks. Locks are taken in chain order, predecessor first; no other
-	// operation holds two key locks, so instances cannot deadlock.
-	first, err := s.current(ctx, id)
+	pred, unlock, err := s.lockChain(ctx, id)
 	if err != nil {
 		return Record{}, Record{}, "", err
 	}
-	pred := first.RotatedFrom
-	if pred == id || !ValidID(pred) {
-		pred = "" // a damaged record: there is no predecessor to lock
-	}
-	if pred != "" {
-		if err := s.backend.Lock(ctx, lockName(pred)); err != nil {
-			return Record{}, Record{}, "", fmt.Errorf("locking key %s: %w", pred, err)
-		}
-		defer s.backend.Unlock(context.WithoutCancel(ctx), lockName(pred)) //nolint:errcheck
-	}
-	if err := s.backend.Lock(ctx, lockName(id)); err != nil {
-		return Record{}, Record{}, "", fmt.Errorf("locking key %s: %w", id, err)
-	}
-	defer s.backend.Unlock(context.WithoutCancel(ctx), lockName(id)) //nolint:errcheck
+	defer unlock()
 
 	old, err := s.current(ctx, id)
 	if err != nil {
@@ -71,16 +55,7 @@ func (s *Store) Rotate(ctx context.Context, id string, grace time.Duration, now 
 			return Record{}, Record{}, "", err
 		}
 	}
-	fresh := Record{
-		Consumer:    old.Consumer,
-		Scopes:      old.Scopes,
-		AllowedIPs:  old.AllowedIPs,
-		Description: old.Description,
-		Metadata:    old.Metadata,
-		CreatedAt:   now,
-		ExpiresAt:   old.ExpiresAt,
-		RotatedFrom: old.ID,
-	}
+	fresh := old.successor(now)
 	key, err = s.issue(ctx, &fresh)
 	if err != nil {
 		return Record{}, Record{}, "", err
@@ -222,4 +197,53 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
+}
+
+// lockChain takes the storage locks of key id and of the key it was rotated
+// from, and returns that predecessor ("" for none) and the release. rotated_from
+// never changes once written, so it can be read before the locks. Locks are
+// taken in chain order, predecessor first; no other operation holds two key
+// locks, so instances cannot deadlock.
+func (s *Store) lockChain(ctx context.Context, id string) (pred string, unlock func(), err error) {
+	first, err := s.current(ctx, id)
+	if err != nil {
+		return "", nil, err
+	}
+	pred = first.RotatedFrom
+	if pred == id || !ValidID(pred) {
+		pred = "" // a damaged record: there is no predecessor to lock
+	}
+	var held []string
+	unlock = func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			_ = s.backend.Unlock(context.WithoutCancel(ctx), lockName(held[i]))
+		}
+	}
+	for _, k := range []string{pred, id} {
+		if k == "" {
+			continue
+		}
+		if err := s.backend.Lock(ctx, lockName(k)); err != nil {
+			unlock()
+			return "", nil, fmt.Errorf("locking key %s: %w", k, err)
+		}
+		held = append(held, k)
+	}
+	return pred, unlock, nil
+}
+
+// successor is the record of the key old rotates into at now: the same
+// consumer, scopes, addresses, description and metadata, and old's expiry, so
+// a rotation never lengthens a key's life.
+func (old Record) successor(now time.Time) Record {
+	return Record{
+		Consumer:    old.Consumer,
+		Scopes:      old.Scopes,
+		AllowedIPs:  old.AllowedIPs,
+		Description: old.Description,
+		Metadata:    old.Metadata,
+		CreatedAt:   now,
+		ExpiresAt:   old.ExpiresAt,
+		RotatedFrom: old.ID,
+	}
 }

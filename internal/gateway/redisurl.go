@@ -53,7 +53,6 @@ func universalClient(raw string) (redis.UniversalClient, error) {
 	if kind == "" && len(addrs) > 1 {
 		kind = "cluster"
 	}
-	var c redis.UniversalClient
 	switch kind {
 	case "":
 		o, err := redis.ParseURL(raw)
@@ -61,36 +60,45 @@ func universalClient(raw string) (redis.UniversalClient, error) {
 			return nil, errRedisURL
 		}
 		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries)
-		c = redis.NewClient(o)
+		return redis.NewClient(o), nil
 	case "cluster":
-		if path != "" && path != "/" && path != "/0" {
-			return nil, errRedisURL // a cluster has one database
-		}
-		o, err := redis.ParseClusterURL(base + "://" + userinfo + addrs[0] + "?" + withAddrs(query, addrs[1:], ""))
-		if err != nil {
-			return nil, errRedisURL
-		}
-		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries)
-		c = redis.NewClusterClient(o)
+		return clusterClient(base, userinfo, addrs, path, query)
 	case "sentinel":
-		master, db, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-		if master == "" {
-			return nil, errRedisURL
-		}
-		o, err := redis.ParseFailoverURL(base + "://" + addrs[0] + "/" + db + "?" + withAddrs(query, addrs[1:], master))
-		if err != nil {
-			return nil, errRedisURL
-		}
-		if u, err := url.Parse(base + "://" + userinfo + "x"); err == nil && u.User != nil {
-			o.Username = u.User.Username()
-			o.Password, _ = u.User.Password()
-		}
-		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries)
-		c = redis.NewFailoverClient(o)
-	default:
+		return sentinelClient(base, userinfo, addrs, path, query)
+	}
+	return nil, errRedisURL
+}
+
+// clusterClient is the client of a Redis Cluster reached through addrs.
+func clusterClient(base, userinfo string, addrs []string, path, query string) (redis.UniversalClient, error) {
+	if path != "" && path != "/" && path != "/0" {
+		return nil, errRedisURL // a cluster has one database
+	}
+	o, err := redis.ParseClusterURL(base + "://" + userinfo + addrs[0] + "?" + withAddrs(query, addrs[1:], ""))
+	if err != nil {
 		return nil, errRedisURL
 	}
-	return c, nil
+	setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries)
+	return redis.NewClusterClient(o), nil
+}
+
+// sentinelClient is the client of the master that the sentinels at addrs
+// name (path is /<master>[/<db>]); the credentials are the master's.
+func sentinelClient(base, userinfo string, addrs []string, path, query string) (redis.UniversalClient, error) {
+	master, db, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if master == "" {
+		return nil, errRedisURL
+	}
+	o, err := redis.ParseFailoverURL(base + "://" + addrs[0] + "/" + db + "?" + withAddrs(query, addrs[1:], master))
+	if err != nil {
+		return nil, errRedisURL
+	}
+	if u, err := url.Parse(base + "://" + userinfo + "x"); err == nil && u.User != nil {
+		o.Username = u.User.Username()
+		o.Password, _ = u.User.Password()
+	}
+	setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries)
+	return redis.NewFailoverClient(o), nil
 }
 
 // withAddrs adds the other addresses, and the master's name, to a query.
