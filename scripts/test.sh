@@ -2,12 +2,13 @@
 # Runs every test of caddy-apigate, in this order: formatting and vet; the unit
 # and integration tests with the race detector (real Caddy processes, a real
 # redis-server); then a short run of every fuzz target. It prints how long each
-# part took. Usually 8 to 10 minutes on 2 cores with a warm build cache.
+# part took. About 10 minutes on 2 cores with a warm build cache: 4 of tests,
+# 6 of fuzzing.
 #
 # Needs Go and a C compiler (the race detector uses cgo). Installs redis-server
 # when it is missing (as root, via apt-get); elsewhere, install it yourself.
 #
-#   FUZZ_TIME=5s   how long each fuzz target runs (0 skips fuzzing)
+#   FUZZ_TIME=4s   how long each fuzz target runs (0 skips fuzzing)
 #   RACE=0         run the tests without the race detector (no C compiler)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,7 +53,7 @@ go test $race -count=1 -timeout 30m ./...
 
 # Fuzz targets: a short run each, on top of their seed corpora (which the tests
 # above ran already).
-fuzz_time=${FUZZ_TIME:-5s}
+fuzz_time=${FUZZ_TIME:-4s}
 if [ "$fuzz_time" != 0 ]; then
 	part "fuzzing ($fuzz_time per target)"
 	for pkg in $(go list ./...); do
