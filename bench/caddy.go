@@ -139,7 +139,7 @@ func renderCaddyfile(adminPort int, storage string, sites []site) string {
 	}
 	b.WriteString("}\n")
 	for _, s := range sites {
-		fmt.Fprintf(&b, "\n# %s\n%s {\n", s.v.name, strings.TrimSuffix(s.url, "/"))
+		fmt.Fprintf(&b, "\n# %s\n%s {\n", s.v.name, siteAddress(s.url))
 		for line := range strings.Lines(s.v.site) {
 			b.WriteString("\t" + strings.TrimRight(line, "\n") + "\n")
 		}
@@ -164,7 +164,7 @@ func (c *caddyProcess) waitReady(ctx context.Context) error {
 		return err
 	}
 	for _, s := range c.sites {
-		addr := strings.TrimSuffix(strings.TrimPrefix(s.url, "http://"), "/")
+		addr := strings.TrimPrefix(siteAddress(s.url), "http://")
 		err := c.poll(ctx, "site "+s.v.name, func() bool {
 			conn, err := net.DialTimeout("tcp", addr, time.Second)
 			if err != nil {
@@ -272,4 +272,14 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// siteAddress is the scheme, host and port of a site's URL: the URL a variant
+// requests may carry a path, which is not part of the site's address.
+func siteAddress(u string) string {
+	rest := strings.TrimPrefix(u, "http://")
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest = rest[:i]
+	}
+	return "http://" + rest
 }
