@@ -106,12 +106,10 @@ func runVariants(ctx context.Context, o options, selected []variant) error {
 	} else {
 		defer os.RemoveAll(tmp)
 	}
-
 	bin, err := caddyBinary(ctx, o, tmp)
 	if err != nil {
 		return err
 	}
-
 	up, err := startUpstream()
 	if err != nil {
 		return err
