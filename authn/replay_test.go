@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apigate/caddy-apigate/internal/gateway/gatewaytest"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -332,5 +333,32 @@ func BenchmarkOverTLS(b *testing.B) {
 		if !OverTLS(r) {
 			b.Fatal("not TLS")
 		}
+	}
+}
+
+// TestRedisJTIClusterWide: a proof's jti is accepted once by the whole
+// cluster (two gateways, each with its own local cache, on one real Redis),
+// and while Redis is down each gateway still refuses a replay to itself.
+func TestRedisJTIClusterWide(t *testing.T) {
+	client, kill := gatewaytest.StartRedis(t)
+	ctx := context.Background()
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	a := &RedisJTI{Client: client, Local: &MemoryJTI{Max: 10}}
+	b := &RedisJTI{Client: client, Local: &MemoryJTI{Max: 10}}
+	if ok, err := a.FirstUse(ctx, "jti-1", now.Add(time.Minute), now); !ok || err != nil {
+		t.Fatalf("first use on a: %v %v", ok, err)
+	}
+	if ok, err := b.FirstUse(ctx, "jti-1", now.Add(time.Minute), now); ok || err != nil {
+		t.Fatalf("replay on b: accepted=%v err=%v, want refused", ok, err)
+	}
+	if ttl := client.TTL(ctx, "apigate:dpop:jti:jti-1").Val(); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("the jti is kept %v, want at most the proof's window", ttl)
+	}
+	kill()
+	if ok, _ := a.FirstUse(ctx, "jti-2", now.Add(time.Minute), now); !ok {
+		t.Fatal("Redis down: a fresh proof refused")
+	}
+	if ok, _ := a.FirstUse(ctx, "jti-2", now.Add(time.Minute), now); ok {
+		t.Fatal("Redis down: a replay to the same gateway accepted")
 	}
 }

@@ -29,12 +29,8 @@ func runAccuracy(ctx context.Context, o options, n int, window time.Duration) er
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := o.caddyBin
-	if bin == "" {
-		if bin, err = buildCaddy(ctx, tmp); err != nil {
-			return err
-		}
-	} else if bin, err = filepath.Abs(bin); err != nil {
+	bin, err := caddyBinary(ctx, o, tmp)
+	if err != nil {
 		return err
 	}
 	env, stopRedis, err := startRedis(ctx, tmp)

@@ -91,7 +91,12 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	return runVariants(ctx, o, selected)
+}
 
+// runVariants starts the upstream, the services and one Caddy with a site per
+// selected variant, measures them in interleaved rounds and writes the report.
+func runVariants(ctx context.Context, o options, selected []variant) error {
 	tmp, err := os.MkdirTemp("", "apigate-bench-")
 	if err != nil {
 		return err
@@ -101,16 +106,10 @@ func run(ctx context.Context, o options) error {
 	} else {
 		defer os.RemoveAll(tmp)
 	}
-
-	bin := o.caddyBin
-	if bin == "" {
-		if bin, err = buildCaddy(ctx, tmp); err != nil {
-			return err
-		}
-	} else if bin, err = filepath.Abs(bin); err != nil { // Caddy runs in tmp
+	bin, err := caddyBinary(ctx, o, tmp)
+	if err != nil {
 		return err
 	}
-
 	up, err := startUpstream()
 	if err != nil {
 		return err
@@ -132,23 +131,9 @@ func run(ctx context.Context, o options) error {
 	client := newClient(o.concurrency, o.timeout)
 	defer client.CloseIdleConnections()
 
-	// A variant whose setup or first request fails is reported and left out of the
-	// rounds, so the others are still measured.
-	results := make([]result, len(c.sites))
-	var jobs []*job
-	var slots []int // slots[k] is jobs[k]'s index in results
-	for i, s := range c.sites {
-		j, err := prepare(ctx, client, c.adminURL, s)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			logf("%s: %v", s.v.name, err)
-			results[i] = result{Variant: s.v.name, Target: s.v.target, Failure: err.Error()}
-			continue
-		}
-		jobs = append(jobs, j)
-		slots = append(slots, i)
+	results, jobs, slots, err := prepareAll(ctx, client, c)
+	if err != nil {
+		return err
 	}
 
 	stats, err := measure(ctx, c, client, jobs, o)
@@ -166,18 +151,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
-	rep := report{
-		Caddy:       c.version,
-		GOOS:        runtime.GOOS,
-		GOARCH:      runtime.GOARCH,
-		CPUs:        runtime.NumCPU(),
-		GOMAXPROCS:  runtime.GOMAXPROCS(0),
-		Concurrency: o.concurrency,
-		Duration:    o.duration.String(),
-		Rounds:      o.rounds,
-		Machine:     describeMachine(ctx, time.Now()),
-		Results:     results,
-	}
+	rep := newReport(ctx, c.version, o, results)
 	rep.compare()
 	return rep.write(o.jsonOut, o.mdOut)
 }
@@ -244,4 +218,50 @@ func measure(ctx context.Context, c *caddyProcess, client *http.Client, jobs []*
 		}
 	}
 	return stats, nil
+}
+
+// prepareAll sets every site's variant up. A variant whose setup or first
+// request fails is reported and left out of the rounds, so the others are
+// still measured: slots[k] is jobs[k]'s index in results.
+func prepareAll(ctx context.Context, client *http.Client, c *caddyProcess) (results []result, jobs []*job, slots []int, err error) {
+	results = make([]result, len(c.sites))
+	for i, s := range c.sites {
+		j, err := prepare(ctx, client, c.adminURL, s)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, nil, ctx.Err()
+			}
+			logf("%s: %v", s.v.name, err)
+			results[i] = result{Variant: s.v.name, Target: s.v.target, Failure: err.Error()}
+			continue
+		}
+		jobs = append(jobs, j)
+		slots = append(slots, i)
+	}
+	return results, jobs, slots, nil
+}
+
+// newReport is the report of a run: the machine, the settings and the results.
+func newReport(ctx context.Context, caddyVersion string, o options, results []result) report {
+	return report{
+		Caddy:       caddyVersion,
+		GOOS:        runtime.GOOS,
+		GOARCH:      runtime.GOARCH,
+		CPUs:        runtime.NumCPU(),
+		GOMAXPROCS:  runtime.GOMAXPROCS(0),
+		Concurrency: o.concurrency,
+		Duration:    o.duration.String(),
+		Rounds:      o.rounds,
+		Machine:     describeMachine(ctx, time.Now()),
+		Results:     results,
+	}
+}
+
+// caddyBinary is the Caddy to run: -caddy's, made absolute (Caddy runs in
+// tmp), or one built into tmp.
+func caddyBinary(ctx context.Context, o options, tmp string) (string, error) {
+	if o.caddyBin == "" {
+		return buildCaddy(ctx, tmp)
+	}
+	return filepath.Abs(o.caddyBin)
 }

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"os"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/apigate/caddy-apigate/internal/gateway/gatewaytest"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -25,39 +23,7 @@ func startRedis(t testing.TB) *redis.Client {
 
 // startRedisServer is startRedis, also returning a function that kills the
 // server.
-func startRedisServer(t testing.TB) (*redis.Client, func()) {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not installed")
-		}
-		t.Skip("redis-server is not installed")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	kill := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	kill = sync.OnceFunc(kill)
-	t.Cleanup(kill)
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: 1})
-	t.Cleanup(func() { c.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not answer in 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return c, kill
-}
+func startRedisServer(t testing.TB) (*redis.Client, func()) { return gatewaytest.StartRedis(t) }
 
 // The script is Limit.Take on Redis's clock. Limits of at least a minute per
 // request make the few milliseconds the test takes invisible to the counts;
