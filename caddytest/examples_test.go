@@ -58,6 +58,8 @@ var exampleCases = []exampleCase{
 		calls: []string{"GET /basic/orders", "GET /static/orders", "GET /account/orders", "GET /jwt/orders"}},
 	{file: "openapi.Caddyfile", twin: "openapi.json", site: "8080", scopes: []string{"orders:read"},
 		calls: []string{"GET /orders/42", "GET /health", "GET /nowhere", "POST /orders"}},
+	{file: "token-exchange.Caddyfile", twin: "token-exchange.json", site: "8080", scopes: []string{"orders:read"},
+		calls: []string{"GET /health", "GET /orders/42"}},
 	{file: "monitor.Caddyfile", twin: "monitor.json", site: "8080", scopes: []string{"orders:read"},
 		calls: []string{"GET /orders/42", "GET /broken/1"}, inHome: []string{"data/caddy/instance.uuid"}},
 	// HTTPS through the client of the mTLS example (the certificate is
@@ -120,6 +122,8 @@ func runExample(t *testing.T, c exampleCase) {
 		"APIGATE_WEBHOOK_SECRET=" + secrets[0],
 		"INTROSPECT_SECRET=" + secrets[1],
 		fmt.Sprintf("AUTH0_DOMAIN=127.0.0.1:%d", dead), // the IdP: a dead port, never the Internet
+		fmt.Sprintf("IDP_URL=http://127.0.0.1:%d", dead),
+		"EXCHANGE_SECRET=" + secrets[1],
 	}
 	fixed := map[string]int{}
 	if c.redis {

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -222,5 +223,38 @@ func assertNowhere(t *testing.T, dir string, secrets, texts []string) {
 	}
 	if n < 2 {
 		t.Fatalf("only %d files under %s: the logs were not written where the test looks", n, dir)
+	}
+}
+
+// TestTokenExchangeExample runs examples/token-exchange.Caddyfile (recipe 5
+// of docs/upstream-auth.md) against zitadel/oidc: a caller's token is
+// exchanged and the backend receives a token for the audience orders, never
+// the caller's own.
+func TestTokenExchangeExample(t *testing.T) {
+	src, err := os.ReadFile("../../examples/token-exchange.Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp := startProvider(t)
+	up := startBackend(t)
+	cfg := strings.NewReplacer(
+		"admin 127.0.0.1:2019", "admin {ADMIN}",
+		"./.apigate-demo", "{DIR}/storage",
+		"http://127.0.0.1:8080, http://localhost:8080", "http://127.0.0.1:{PORT}",
+		"reverse_proxy 127.0.0.1:9080", "reverse_proxy "+up.Listener.Addr().String(),
+		"http://:9080", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+	).Replace(string(src))
+	base, _, _ := gateway(t, cfg, "IDP_URL="+idp.URL, "EXCHANGE_SECRET="+gatewaySecret)
+	subject, _ := idp.userToken(t, "id1")
+	if status, body := get(t, base+"/orders/42", subject); status != 200 {
+		t.Fatalf("exchange through the example: %d %s", status, body)
+	}
+	seen := up.headers()
+	exchanged := strings.TrimPrefix(seen[len(seen)-1], "Bearer ")
+	if exchanged == subject || exchanged == "" {
+		t.Fatalf("the backend got %q", seen[len(seen)-1])
+	}
+	if info, err := idp.introspect(exchanged); err != nil || !strings.Contains(info, `"active":true`) {
+		t.Fatalf("the exchanged token is not active for the audience orders: %s %v", info, err)
 	}
 }
