@@ -17,6 +17,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/apigate/caddy-apigate/internal/adminclient"
 	"github.com/apigate/caddy-apigate/keystore"
 )
 
@@ -51,7 +52,7 @@ with status 1.
 }
 
 func apiKeyCommand(cmd *cobra.Command) {
-	adminFlags(cmd)
+	adminclient.Flags(cmd)
 	cmd.AddCommand(createKeyCommand(), listKeysCommand(), showKeyCommand(), rotateKeyCommand(), revokeKeyCommand())
 }
 
@@ -76,11 +77,11 @@ or several in one, separated by spaces.`,
 			ttl, _ := f.GetString("ttl")
 			meta, _ := f.GetStringArray("meta")
 			if consumer == "" {
-				return cliError(c, fmt.Errorf("--consumer is required: who the key is for"))
+				return adminclient.Error(c, fmt.Errorf("--consumer is required: who the key is for"))
 			}
 			scopes, err := parseScopes(rawScopes)
 			if err != nil {
-				return cliError(c, err)
+				return adminclient.Error(c, err)
 			}
 			body := map[string]any{"consumer": consumer, "scopes": scopes, "allowed_ips": ips, "description": desc}
 			if len(meta) > 0 {
@@ -92,11 +93,11 @@ or several in one, separated by spaces.`,
 			}
 			if ttl != "" {
 				if err := checkDuration("--ttl", ttl); err != nil {
-					return cliError(c, err)
+					return adminclient.Error(c, err)
 				}
 				body["ttl"] = ttl
 			}
-			return runAdmin(c, http.MethodPost, "/api_gateway/keys", body, printKey)
+			return adminclient.Run(c, http.MethodPost, "/api_gateway/keys", body, printKey)
 		},
 	}
 	create.Flags().String("consumer", "", "The `name` of who the key is for (required)")
@@ -122,7 +123,7 @@ scopes, status (active, grace, expired, revoked), creation and expiry.`,
 			if consumer, _ := c.Flags().GetString("consumer"); consumer != "" {
 				uri += "?consumer=" + url.QueryEscape(consumer)
 			}
-			return runAdmin(c, http.MethodGet, uri, nil, printList)
+			return adminclient.Run(c, http.MethodGet, uri, nil, printList)
 		},
 	}
 	list.Flags().String("consumer", "", "Only the keys of the consumer of this `name` (default: every consumer)")
@@ -137,7 +138,7 @@ func showKeyCommand() *cobra.Command {
 		Example: `  caddy api-key show cr5Mgdb3sWew`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return runAdmin(c, http.MethodGet, "/api_gateway/keys/"+url.PathEscape(args[0]), nil, printKey)
+			return adminclient.Run(c, http.MethodGet, "/api_gateway/keys/"+url.PathEscape(args[0]), nil, printKey)
 		},
 	}
 }
@@ -158,11 +159,11 @@ key it was rotated into.`,
 			body := map[string]any{}
 			if grace, _ := c.Flags().GetString("grace"); grace != "" {
 				if err := checkDuration("--grace", grace); err != nil {
-					return cliError(c, err)
+					return adminclient.Error(c, err)
 				}
 				body["grace"] = grace
 			}
-			return runAdmin(c, http.MethodPost, "/api_gateway/keys/"+url.PathEscape(args[0])+"/rotate", body, printKey)
+			return adminclient.Run(c, http.MethodPost, "/api_gateway/keys/"+url.PathEscape(args[0])+"/rotate", body, printKey)
 		},
 	}
 	rotate.Flags().String("grace", "", "How long the old key keeps working, a `duration` such as 24h or 0s (default: the keys { grace } setting, 168h unless set)")
@@ -184,7 +185,7 @@ dies with it; --keep-successors revokes the key alone.`,
 			if keep, _ := c.Flags().GetBool("keep-successors"); keep {
 				uri += "?keep_successors=true"
 			}
-			return runAdmin(c, http.MethodDelete, uri, nil, printKey)
+			return adminclient.Run(c, http.MethodDelete, uri, nil, printKey)
 		},
 	}
 	revoke.Flags().Bool("keep-successors", false, "Revoke this key alone: the keys it was rotated into keep working")

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apigate/caddy-apigate/cache"
+	"github.com/apigate/caddy-apigate/internal/adminclient"
 )
 
 func init() {
@@ -32,7 +33,7 @@ default localhost:2019.
 }
 
 func apiCacheCommand(cmd *cobra.Command) {
-	adminFlags(cmd)
+	adminclient.Flags(cmd)
 
 	purge := &cobra.Command{
 		Use:   "purge [--path <path>]",
@@ -47,11 +48,11 @@ consumer. The next request of a purged path goes to the upstream.`,
 			uri := "/api_gateway/cache"
 			if path, _ := c.Flags().GetString("path"); path != "" {
 				if !cache.ValidPurgePath(path) {
-					return cliError(c, fmt.Errorf("--path must start with / and hold no control characters"))
+					return adminclient.Error(c, fmt.Errorf("--path must start with / and hold no control characters"))
 				}
 				uri += "?path=" + url.QueryEscape(path)
 			}
-			return runAdmin(c, http.MethodDelete, uri, nil, printPurge)
+			return adminclient.Run(c, http.MethodDelete, uri, nil, printPurge)
 		},
 	}
 	purge.Flags().String("path", "", "Only the responses of this `path` (any host, query and consumer; default: every response)")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"text/tabwriter"
 
+	"github.com/apigate/caddy-apigate/internal/adminclient"
 	"github.com/apigate/caddy-apigate/monitor"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
@@ -31,13 +32,13 @@ Shows what a running Caddy's api_gateway sees, through its admin API.
 }
 
 func apiGatewayCommand(cmd *cobra.Command) {
-	adminFlags(cmd)
+	adminclient.Flags(cmd)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "routes",
 		Short: "Lists the monitored routes with their live numbers and state",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runAdmin(c, http.MethodGet, "/api_gateway/routes", nil, printRoutes)
+			return adminclient.Run(c, http.MethodGet, "/api_gateway/routes", nil, printRoutes)
 		},
 	})
 }

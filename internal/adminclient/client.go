@@ -1,4 +1,8 @@
-package apigate
+// Package adminclient is the CLI's side of Caddy's admin API, shared by the
+// plugin's commands (caddy api-key, api-cache, api-gateway): they find the
+// running Caddy's admin endpoint as `caddy reload` does, send one request, and
+// print the answer or the admin API's message.
+package adminclient
 
 import (
 	"bytes"
@@ -17,13 +21,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// The CLI's side of the admin API, shared by `caddy api-key` and
-// `caddy api-cache`: they find the running Caddy's admin endpoint as
-// `caddy reload` does, send one request, and print the answer or the admin
-// API's message.
-
-// adminFlags are the flags every command that talks to the admin API takes.
-func adminFlags(cmd *cobra.Command) {
+// Flags adds the flags every command that talks to the admin API takes.
+func Flags(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
 	pf.StringP("address", "", "", "The `address` of the running Caddy's admin API, e.g. localhost:2019 or unix//run/caddy-admin.sock (default: from --config, else localhost:2019)")
 	pf.StringP("config", "c", "", "The config `file` of the running Caddy, to read the admin address from")
@@ -31,16 +30,16 @@ func adminFlags(cmd *cobra.Command) {
 	pf.BoolP("json", "", false, "Print the admin API's JSON answer instead of the fields")
 }
 
-// cliError prints err as "caddy api-key rotate: <err>" and returns it for
+// Error prints err as "caddy api-key rotate: <err>" and returns it for
 // the exit status (Caddy's main would prefix "Error: " and no command).
-func cliError(c *cobra.Command, err error) error {
+func Error(c *cobra.Command, err error) error {
 	c.SilenceUsage, c.SilenceErrors = true, true
 	fmt.Fprintf(c.ErrOrStderr(), "%s: %v\n", c.CommandPath(), err)
 	return err
 }
 
-// runAdmin sends one request to the admin API and prints the answer.
-func runAdmin(c *cobra.Command, method, uri string, body any, print func(io.Writer, []byte) error) error {
+// Run sends one request to the admin API and prints the answer.
+func Run(c *cobra.Command, method, uri string, body any, print func(io.Writer, []byte) error) error {
 	c.SilenceUsage = true
 	f := c.Flags()
 	address, _ := f.GetString("address")
@@ -49,19 +48,19 @@ func runAdmin(c *cobra.Command, method, uri string, body any, print func(io.Writ
 	asJSON, _ := f.GetBool("json")
 	addr, err := caddycmd.DetermineAdminAPIAddress(address, nil, configFile, adapter)
 	if err != nil {
-		return cliError(c, fmt.Errorf("finding the admin API: %w", err))
+		return Error(c, fmt.Errorf("finding the admin API: %w", err))
 	}
 	var reader io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return cliError(c, err)
+			return Error(c, err)
 		}
 		reader = bytes.NewReader(b)
 	}
 	data, err := adminRequest(addr, method, uri, reader)
 	if err != nil {
-		return cliError(c, err)
+		return Error(c, err)
 	}
 	out := c.OutOrStdout()
 	if asJSON {
@@ -69,7 +68,7 @@ func runAdmin(c *cobra.Command, method, uri string, body any, print func(io.Writ
 		return err
 	}
 	if err := print(out, data); err != nil {
-		return cliError(c, err)
+		return Error(c, err)
 	}
 	return nil
 }
