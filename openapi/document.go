@@ -134,13 +134,21 @@ func firstError(err error) error {
 	return err
 }
 
-// documentError words the first violation of the OpenAPI schema: the JSON
-// pointer of the node, the line, and why.
+// documentError words the first violation of the OpenAPI schema in the file
+// (the lowest line, then the pointer: the library's order varies from run to
+// run): the JSON pointer of the node, the line, and why.
 func documentError(verrs []*liberrors.ValidationError) string {
+	found, line, at, why := false, 0, "", ""
 	for _, e := range verrs {
 		for _, f := range e.SchemaValidationErrors {
-			return fmt.Sprintf("%s (line %d): %s", pointer(f.InstancePath), f.Line, f.Reason)
+			p := pointer(f.InstancePath)
+			if !found || f.Line < line || f.Line == line && p < at {
+				found, line, at, why = true, f.Line, p, f.Reason
+			}
 		}
+	}
+	if found {
+		return fmt.Sprintf("%s (line %d): %s", at, line, why)
 	}
 	if len(verrs) > 0 {
 		return fmt.Sprintf("line %d: %s", verrs[0].SpecLine, verrs[0].Reason)

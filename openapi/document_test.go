@@ -28,7 +28,8 @@ func TestInvalidDocuments(t *testing.T) {
 		{"real 3.1 document with an unquoted status code", specFile(t, "github.com/pb33f/libopenapi", "vendor-extensions-test.yaml"),
 			[]string{"vendor-extensions-test.yaml", "/paths/~1resource~1{resourceId}/delete/responses/204"}},
 		{"real 3.1 document breaking the schema", specFile(t, "github.com/pb33f/libopenapi-validator", "invalid_31.yaml"),
-			[]string{"invalid_31.yaml", "/info/contact/invalid"}},
+			// Its first violation in the file: the title, a number.
+			[]string{"invalid_31.yaml", "/info/title (line 3)"}},
 		{"wrong type", write("t.yaml", "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n      responses: 7\n"),
 			[]string{"t.yaml", "/paths/~1a/get/responses"}},
 		{"not yaml", write("y.yaml", "openapi: [\n"), []string{"y.yaml"}},
