@@ -52,7 +52,7 @@ type App struct {
 	// made one: Start then writes a snapshot for the next start.
 	loadedFromStorage time.Time
 	storeName         string
-	redis             redis.UniversalClient
+	redis             *gateway.SharedRedis
 	events            *caddyevents.App
 	logger            *zap.Logger
 	signer            *authn.SignerRef
@@ -114,9 +114,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if a.Redis != "" {
-		if a.redis, err = gateway.NewRedisClient(caddy.NewReplacer().ReplaceAll(a.Redis, ""), a.logger.Named("redis")); err != nil {
+		client, err := gateway.NewRedisClient(caddy.NewReplacer().ReplaceAll(a.Redis, ""), a.logger.Named("redis"))
+		if err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}
+		a.redis = gateway.NewSharedRedis(client)
 	}
 	ev, err := ctx.App("events")
 	if err != nil {
@@ -227,7 +229,7 @@ func (a *App) Cleanup() error {
 		errs = append(errs, err)
 	}
 	if a.redis != nil {
-		if err := a.redis.Close(); err != nil {
+		if err := a.redis.Release(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -240,7 +242,16 @@ func (a *App) RedisClient() redis.UniversalClient {
 	if a.redis == nil {
 		return nil // not a typed nil: callers compare with nil
 	}
-	return a.redis
+	return a.redis.Client()
+}
+
+// RetainRedis returns the client of the configured Redis, open until release
+// is called, or nil without one (gateway.App).
+func (a *App) RetainRedis() (redis.UniversalClient, func() error) {
+	if a.redis == nil {
+		return nil, func() error { return nil }
+	}
+	return a.redis.Retain()
 }
 
 // Emit sends a Caddy event (e.g. key.rotated) that users can handle with

@@ -40,6 +40,9 @@ func newFakeApp(s *keystore.Store) *fakeApp {
 
 func (a *fakeApp) Store() *keystore.Store             { return a.store }
 func (a *fakeApp) RedisClient() redis.UniversalClient { return nil }
+func (a *fakeApp) RetainRedis() (redis.UniversalClient, func() error) {
+	return nil, func() error { return nil }
+}
 
 func (a *fakeApp) Emit(name string, _ map[string]any) {
 	a.mu.Lock()

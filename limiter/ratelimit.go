@@ -69,6 +69,7 @@ type RateLimit struct {
 
 	zones       []*zoneState
 	shared      *shared
+	release     func() error // lets go of the Redis client shared is on
 	app         gateway.App
 	gate        *gateway.Gate
 	unavailable *gateway.Answer
@@ -126,7 +127,9 @@ func (rl *RateLimit) provision(ctx caddy.Context, app gateway.App) error {
 	rl.gate = gate
 	rl.unavailable = gate.Answer(http.StatusServiceUnavailable, "backend_unavailable", "the rate limit backend is unavailable; try again shortly")
 	if rl.Backend == backendRedis {
-		client := app.RedisClient()
+		// Held until Cleanup, which gives the unspent leases back.
+		client, release := app.RetainRedis()
+		rl.release = release
 		if client == nil {
 			return fmt.Errorf("api_rate_limit: backend redis needs a Redis server: set it with the redis option of the api_gateway global option")
 		}
@@ -242,6 +245,9 @@ func (rl *RateLimit) Cleanup() error {
 		_, _ = zonePool.Delete(z.poolKey)
 	}
 	rl.zones = nil
+	if rl.release != nil {
+		return rl.release()
+	}
 	return nil
 }
 

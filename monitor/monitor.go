@@ -65,6 +65,8 @@ type Monitor struct {
 
 	route    *route
 	app      gateway.App
+	stopped  chan struct{} // closed when run returns
+	release  func() error  // lets go of the app's Redis client
 	logger   *zap.Logger
 	classes  [numClasses]prometheus.Counter
 	duration prometheus.Observer
@@ -99,6 +101,10 @@ func (m *Monitor) Provision(ctx caddy.Context) error {
 	if err := m.prepare(); err != nil {
 		return err
 	}
+	// The evaluator may be talking to Redis while the config stops: the
+	// client stays open until it has returned (Cleanup).
+	_, m.release = app.RetainRedis()
+	m.stopped = make(chan struct{})
 	go m.run(ctx)
 	return nil
 }
@@ -160,6 +166,7 @@ func (m *Monitor) Validate() error {
 
 // run evaluates the route on a ticker until the config stops.
 func (m *Monitor) run(ctx caddy.Context) {
+	defer close(m.stopped)
 	t := time.NewTicker(tickOf(time.Duration(m.Window)))
 	defer t.Stop()
 	for {
@@ -172,13 +179,20 @@ func (m *Monitor) run(ctx caddy.Context) {
 	}
 }
 
-// Cleanup releases the route; its state stays while another config holds it.
+// Cleanup waits for the evaluator, which ends with the config's context
+// (cancelled before Cleanup), then lets go of Redis and releases the route;
+// the route's state stays while another config holds it.
 func (m *Monitor) Cleanup() error {
-	if m.route == nil {
-		return nil
+	var errs []error
+	if m.stopped != nil {
+		<-m.stopped
+		errs = append(errs, m.release())
 	}
-	_, err := routes.Delete(poolKey(m.Route))
-	return err
+	if m.route != nil {
+		_, err := routes.Delete(poolKey(m.Route))
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // ServeHTTP passes the request on and counts its outcome and latency. It

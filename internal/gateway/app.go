@@ -19,6 +19,10 @@ type App interface {
 	Store() *keystore.Store
 	// RedisClient is the client of the configured Redis, or nil without one.
 	RedisClient() redis.UniversalClient
+	// RetainRedis is RedisClient for a handler that needs the client until
+	// its own Cleanup: the client stays open until release is called. It
+	// returns nil and a release that does nothing without a Redis.
+	RetainRedis() (client redis.UniversalClient, release func() error)
 	// Emit sends a Caddy event and, for the events of the webhook contract, a
 	// webhook message. data must never hold a secret.
 	Emit(name string, data map[string]any)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -40,4 +41,48 @@ func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
 	}
 	msg := strings.TrimPrefix(strings.TrimSpace(fmt.Sprintf(format, v...)), "redis: ")
 	l.logger.Warn(msg)
+}
+
+// SharedRedis is a Redis client with a count of its holders: the api_gateway
+// app that opened it and the handlers that still need it in their Cleanup (the
+// rate limiter gives its unspent leases back). Caddy cleans a config's modules
+// up in no fixed order, so the app must not close the client under them: the
+// last holder to let go closes it.
+type SharedRedis struct {
+	client  redis.UniversalClient
+	mu      sync.Mutex
+	holders int
+}
+
+// NewSharedRedis returns c held once, by its opener.
+func NewSharedRedis(c redis.UniversalClient) *SharedRedis {
+	return &SharedRedis{client: c, holders: 1}
+}
+
+// Client returns the client, for use while a holder holds it.
+func (s *SharedRedis) Client() redis.UniversalClient { return s.client }
+
+// Retain holds the client once more; release lets go of that hold (a second
+// call does nothing).
+func (s *SharedRedis) Retain() (c redis.UniversalClient, release func() error) {
+	s.mu.Lock()
+	s.holders++
+	s.mu.Unlock()
+	var once sync.Once
+	return s.client, func() (err error) {
+		once.Do(func() { err = s.Release() })
+		return err
+	}
+}
+
+// Release lets go of one hold and closes the client when it was the last.
+func (s *SharedRedis) Release() error {
+	s.mu.Lock()
+	s.holders--
+	last := s.holders == 0
+	s.mu.Unlock()
+	if last {
+		return s.client.Close()
+	}
+	return nil
 }

@@ -49,3 +49,33 @@ func TestNewRedisClientTimeouts(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestSharedRedis: the client stays open while any holder holds it, whatever
+// order they let go in, and a release called twice counts once.
+func TestSharedRedis(t *testing.T) {
+	for _, appFirst := range []bool{true, false} {
+		c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 10 * time.Millisecond, MaxRetries: -1})
+		s := NewSharedRedis(c)
+		held, release := s.Retain()
+		if held != c || s.Client() != c {
+			t.Fatal("a holder got another client")
+		}
+		closed := func() bool { return c.Ping(context.Background()).Err() == redis.ErrClosed }
+		first, second := s.Release, release
+		if !appFirst {
+			first, second = release, s.Release
+		}
+		if err := first(); err != nil || closed() {
+			t.Fatalf("appFirst=%v: closed with a holder left (err %v)", appFirst, err)
+		}
+		if !appFirst {
+			_ = release() // a second call of the same release does nothing
+			if closed() {
+				t.Fatal("a release called twice let go of the opener's hold")
+			}
+		}
+		if err := second(); err != nil || !closed() {
+			t.Fatalf("appFirst=%v: open after the last holder let go (err %v)", appFirst, err)
+		}
+	}
+}

@@ -34,6 +34,11 @@ func (a *App) Store() *keystore.Store { return a.Keys }
 // RedisClient returns Redis.
 func (a *App) RedisClient() redis.UniversalClient { return a.Redis }
 
+// RetainRedis returns Redis; the test owns the client.
+func (a *App) RetainRedis() (redis.UniversalClient, func() error) {
+	return a.Redis, func() error { return nil }
+}
+
 // Emit records the event.
 func (a *App) Emit(name string, data map[string]any) {
 	a.mu.Lock()
