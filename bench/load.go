@@ -100,6 +100,9 @@ type roundResult struct {
 	firstErr string        // the first error, for the report
 	elapsed  time.Duration // from the first request sent to the last answer read
 	hist     histogram     // latencies of the 200 responses
+	// caddyCPU and selfCPU are the CPU time Caddy and this process (load
+	// generator and upstream) used during the round; zero where not measured.
+	caddyCPU, selfCPU time.Duration
 }
 
 // rps is the round's rate of 200 responses per second.
@@ -197,6 +200,9 @@ type variantStats struct {
 	firstErr string
 	hist     histogram
 	calls    float64 // Redis calls of the variant's zone in the counted rounds
+	// caddyCPU and selfCPU are each measured round's CPU microseconds per
+	// request (every answer, 200 or not) of Caddy and of this process.
+	caddyCPU, selfCPU []float64
 }
 
 func (s *variantStats) add(r *roundResult) {
@@ -207,6 +213,10 @@ func (s *variantStats) add(r *roundResult) {
 	}
 	s.errors += r.errors
 	s.hist.merge(&r.hist)
+	if n := r.ok + r.errors; n > 0 && r.caddyCPU > 0 {
+		s.caddyCPU = append(s.caddyCPU, float64(r.caddyCPU.Microseconds())/float64(n))
+		s.selfCPU = append(s.selfCPU, float64(r.selfCPU.Microseconds())/float64(n))
+	}
 }
 
 // Latencies are counted in buckets of 1/64 of their power of two (HDR-style), so a

@@ -51,6 +51,7 @@ type options struct {
 	timeout     time.Duration
 	keep        bool
 	accuracy    time.Duration
+	profileDir  string
 }
 
 func main() {
@@ -64,6 +65,7 @@ func main() {
 	flag.StringVar(&o.mdOut, "write", "", "also write the results, with date, machine and commit, between the bench:begin and bench:end markers of this Markdown page (docs/benchmarks.md)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of one request")
 	flag.DurationVar(&o.accuracy, "accuracy", 0, "instead of the variants, run the accuracy check for this long: three gateways on one Redis hammer one key limited to 600/1m, with leases and with sync exact")
+	flag.StringVar(&o.profileDir, "profile", "", "also fetch Caddy's CPU and allocation profiles of every counted round from its admin API into this directory (VARIANT.rROUND.{cpu,allocs}.pb.gz), for go tool pprof -diff_base")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (Caddyfile, Caddy's log, binary) for inspection")
 	flag.Parse()
 
@@ -193,6 +195,10 @@ func measure(ctx context.Context, c *caddyProcess, client *http.Client, jobs []*
 	logf("caddy %s, %s/%s, %d CPUs, GOMAXPROCS %d", c.version, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	logf("%d workers, %v per variant per round, 1 warm-up + %d rounds", o.concurrency, o.duration, o.rounds)
 	stats := make([]variantStats, len(jobs))
+	prof, err := newProfiler(o.profileDir, c.adminURL)
+	if err != nil {
+		return nil, err
+	}
 	for round := 0; round <= o.rounds; round++ {
 		for k := range jobs {
 			// Start each round at a different variant so none always runs first.
@@ -201,23 +207,44 @@ func measure(ctx context.Context, c *caddyProcess, client *http.Client, jobs []*
 				return nil, err
 			}
 			before := backendCalls(ctx, client, c.adminURL, jobs[i].zone)
-			r, err := runLoad(ctx, client, jobs[i], o.concurrency, o.duration)
+			var p *profiler
+			if round > 0 {
+				p = prof
+			}
+			r, err := runRound(ctx, c, client, jobs[i], o, p, round)
 			if err != nil {
 				return nil, err
-			}
-			if round > 0 {
-				stats[i].calls += backendCalls(ctx, client, c.adminURL, jobs[i].zone) - before
 			}
 			label := fmt.Sprintf("round %d/%d", round, o.rounds)
 			if round == 0 {
 				label = "warm-up"
 			} else {
+				stats[i].calls += backendCalls(ctx, client, c.adminURL, jobs[i].zone) - before
 				stats[i].add(r)
 			}
-			logf("%-11s %-12s %8.0f req/s  %d errors", label, jobs[i].name, r.rps(), r.errors)
+			cpu := ""
+			if n := r.ok + r.errors; n > 0 && r.caddyCPU > 0 {
+				cpu = fmt.Sprintf("  CPU/req %.1fµs caddy, %.1fµs bench", float64(r.caddyCPU.Microseconds())/float64(n), float64(r.selfCPU.Microseconds())/float64(n))
+			}
+			logf("%-11s %-12s %8.0f req/s  %d errors%s", label, jobs[i].name, r.rps(), r.errors, cpu)
 		}
 	}
 	return stats, nil
+}
+
+// runRound loads one job for one round, measuring the CPU time Caddy and this
+// process spend on it and, with a profiler, fetching Caddy's profiles of it.
+func runRound(ctx context.Context, c *caddyProcess, client *http.Client, j *job, o options, prof *profiler, round int) (*roundResult, error) {
+	profiled := prof.start(ctx, j.name, round, o.duration)
+	caddy0, self0, cpuOK := cpuTimes(c.cmd.Process.Pid)
+	r, err := runLoad(ctx, client, j, o.concurrency, o.duration)
+	if caddy1, self1, ok := cpuTimes(c.cmd.Process.Pid); err == nil && ok && cpuOK {
+		r.caddyCPU, r.selfCPU = caddy1-caddy0, self1-self0
+	}
+	if perr := profiled(); err == nil && perr != nil {
+		err = perr
+	}
+	return r, err
 }
 
 // prepareAll sets every site's variant up. A variant whose setup or first

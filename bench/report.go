@@ -52,12 +52,18 @@ type result struct {
 	// RedisCallsPerRequest is, for a rate limit on Redis, the calls its zone
 	// made per request in the counted rounds.
 	RedisCallsPerRequest *float64 `json:"redis_calls_per_request,omitempty"`
+	// CaddyCPUMicros and BenchCPUMicros are the median over rounds of the
+	// CPU time per request of Caddy and of the benchmark's own process (load
+	// generator and upstream), in microseconds; absent where not measured
+	// (outside Linux).
+	CaddyCPUMicros *float64 `json:"caddy_cpu_us_per_request,omitempty"`
+	BenchCPUMicros *float64 `json:"bench_cpu_us_per_request,omitempty"`
 	// Failure says why a variant was not measured (setup or first request failed).
 	Failure string `json:"failure,omitempty"`
 }
 
 func (s *variantStats) result(name string, target float64) result {
-	return result{
+	res := result{
 		Variant:    name,
 		RPS:        median(s.rounds),
 		RoundsRPS:  s.rounds,
@@ -68,6 +74,11 @@ func (s *variantStats) result(name string, target float64) result {
 		FirstError: s.firstErr,
 		Target:     target,
 	}
+	if len(s.caddyCPU) > 0 {
+		caddy, self := median(s.caddyCPU), median(s.selfCPU)
+		res.CaddyCPUMicros, res.BenchCPUMicros = &caddy, &self
+	}
+	return res
 }
 
 // compare fills every result's ratio to its baseline (plain, unless the variant
@@ -165,6 +176,11 @@ func (r *report) table(out io.Writer) {
 			res.Variant, res.RPS, spread(res.RoundsRPS), res.P50Ms, res.P99Ms, res.Requests, res.Errors, ratio, fmtTarget(res.Target), res.Verdict)
 	}
 	tw.Flush()
+	for _, res := range r.Results {
+		if res.CaddyCPUMicros != nil {
+			fmt.Fprintf(out, "%s: CPU per request %.1fµs in Caddy, %.1fµs in the load generator and upstream\n", res.Variant, *res.CaddyCPUMicros, *res.BenchCPUMicros)
+		}
+	}
 	for _, res := range r.Results {
 		if res.RedisCallsPerRequest != nil {
 			fmt.Fprintf(out, "%s: %.4f Redis calls per request\n", res.Variant, *res.RedisCallsPerRequest)

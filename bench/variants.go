@@ -64,6 +64,14 @@ var variants = []variant{
 		site:  `reverse_proxy {$BENCH_UPSTREAM}`,
 	},
 	{
+		// The gateway variants put their handlers and reverse_proxy in a
+		// route block; this is what the block costs by itself, so that a
+		// variant's cost can be split between it and its handlers.
+		name:  "plain_route",
+		about: "plain `reverse_proxy` inside `route { }`, as the gateway variants have it: what the block costs",
+		site:  "route {\n\treverse_proxy {$BENCH_UPSTREAM}\n}",
+	},
+	{
 		// The ceiling of a cache hit: Caddy answering by itself, no upstream.
 		// The bench's load generator shares the machine, so cache_hit is best
 		// read against this in the same run.
