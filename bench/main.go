@@ -5,6 +5,8 @@
 //	go run ./bench -variants plain,api_key -rounds 3 -d 2s
 //	go run ./bench -caddy /tmp/caddy -json results.json   # reuse a binary; -json - for stdout
 //	go run ./bench -write docs/benchmarks.md              # the figures the docs show
+//	go run ./bench -variants plain,monitor -profile /tmp/prof  # and Caddy's profiles, for
+//	go tool pprof -top -diff_base '/tmp/prof/plain.*.cpu.pb.gz' /tmp/prof/monitor.*.cpu.pb.gz
 //
 // It builds Caddy with this plugin (`go build ./cmd/caddy`) unless -caddy names a binary,
 // serves a small JSON upstream from this process, and starts one Caddy process with one
@@ -16,6 +18,9 @@
 // with PASS or BELOW. It is a measurement, not a test: it exits 0 whatever the figures.
 // With -write it also replaces the generated block of a Markdown page with the results,
 // the date, the machine (CPU model, cores, Go, OS/arch) and the commit.
+// On Linux it also prints the CPU time per request of Caddy and of its own
+// process (load generator and upstream): on a shared machine, where req/s
+// moves with the other load, these compare variants more steadily.
 //
 // To add a variant, add one entry to the variants table in variants.go: a name, the site
 // body (the Caddyfile inside the site block, with {$BENCH_UPSTREAM} for the upstream
