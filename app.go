@@ -126,7 +126,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.events = ev.(*caddyevents.App)
 	// reverse_proxy's health check events go out with the webhooks too.
-	if err := monitor.ForwardHealth(a.events, a); err != nil {
+	if err := monitor.ForwardHealth(a.events, a, a.logger); err != nil {
 		return fmt.Errorf("forwarding health events: %w", err)
 	}
 	a.defaults()

@@ -13,6 +13,16 @@ import (
 // config), and waits until the site answers.
 func reloadConfig(t *testing.T, g *Gateway) {
 	t.Helper()
+	reloadWith(t, g, g.config)
+}
+
+// reloadWith loads the Caddyfile config (its placeholders already replaced,
+// as g.config's are) through the admin API, as `caddy reload` of an edited
+// Caddyfile does, makes it the gateway's config and waits until the site
+// answers.
+func reloadWith(t *testing.T, g *Gateway, config string) {
+	t.Helper()
+	g.config = config
 	req, _ := http.NewRequest("POST", "http://"+g.Admin+"/load", strings.NewReader(g.config))
 	req.Header.Set("Content-Type", "text/caddyfile")
 	req.Header.Set("Cache-Control", "must-revalidate")

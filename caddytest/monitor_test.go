@@ -61,8 +61,8 @@ func startFlakyUpstream(t *testing.T) *flakyUpstream {
 }
 
 // traffic sends requests to the gateways, in turn, from 4 clients, until the
-// test ends.
-func traffic(t *testing.T, gs ...*Gateway) {
+// test ends or the function it returns is called.
+func traffic(t *testing.T, gs ...*Gateway) func() {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	c := &http.Client{Timeout: 5 * time.Second}
@@ -83,7 +83,9 @@ func traffic(t *testing.T, gs ...*Gateway) {
 			}
 		}()
 	}
-	t.Cleanup(func() { close(stop); wg.Wait() })
+	end := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	t.Cleanup(end)
+	return end
 }
 
 func startMonitorGateway(t *testing.T, hook *Hook, up *Upstream, redisURL string) *Gateway {

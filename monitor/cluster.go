@@ -99,3 +99,23 @@ func sumHash(h map[string]string, c *Counts) {
 		}
 	}
 }
+
+// stateTTL bounds how long Redis keeps the state a cluster last announced: a
+// route degraded (or a host unhealthy) for longer announces its recovery
+// anyway (the state is gone, so the first instance to recover speaks).
+const stateTTL = 24 * time.Hour
+
+// firstToSay stores state under key (SET ... GET) and reports whether it
+// changed the stored state: the instance that changes it announces the
+// change, the others, seeing the same change, stay silent. When Redis fails
+// it reports true with the error: an event twice is better than none.
+func firstToSay(ctx context.Context, rdb redis.UniversalClient, key, state string) (bool, error) {
+	old, err := rdb.SetArgs(ctx, key, state, redis.SetArgs{Get: true, TTL: stateTTL}).Result()
+	switch {
+	case err == redis.Nil:
+		return true, nil
+	case err != nil:
+		return true, err
+	}
+	return old != state, nil
+}

@@ -126,23 +126,18 @@ const (
 	EventRecovered = "upstream.recovered"
 )
 
-// stateTTL bounds how long Redis keeps a route's cluster state: a route
-// degraded for longer announces its recovery anyway (the state is gone, so
-// the first instance to recover speaks).
-const stateTTL = 24 * time.Hour
-
 // announce emits event for the route's new state. With Redis, the instance
 // that moves the cluster's state (SET ... GET) emits and the others, reaching
 // the same verdict on the same counts, stay silent; if Redis fails, this
 // instance emits: an event twice is better than none.
 func (rt *route) announce(ctx context.Context, app gateway.App, rdb redis.UniversalClient, logger *zap.Logger, event, state string, data map[string]any) {
 	if rdb != nil {
-		old, err := rdb.SetArgs(ctx, "apigate:monitor:"+rt.name+":state", state, redis.SetArgs{Get: true, TTL: stateTTL}).Result()
-		switch {
-		case err == nil && old == state:
-			return // another instance announced it
-		case err != nil && err != redis.Nil:
+		first, err := firstToSay(ctx, rdb, "apigate:monitor:"+rt.name+":state", state)
+		if err != nil {
 			logger.Warn("api_monitor: Redis unavailable, announcing from this instance", zap.String("route", rt.name), zap.Error(err))
+		}
+		if !first {
+			return // another instance announced it
 		}
 	}
 	logger.Info("api_monitor: route "+state, zap.String("route", rt.name), zap.Any("data", data))
