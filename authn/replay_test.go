@@ -362,3 +362,45 @@ func TestRedisJTIClusterWide(t *testing.T) {
 		t.Fatal("Redis down: a replay to the same gateway accepted")
 	}
 }
+
+// TestProofHeaderCache: a client's header is parsed once, then found by its
+// bytes; what depends on the configuration (the accepted algorithms) and on
+// the proof (signature, claims) is checked on every proof.
+func TestProofHeaderCache(t *testing.T) {
+	key := newProofKey(t)
+	const url = "https://api.example.com/orders"
+	first := key.sign(t, nil, proofClaims("a", "GET", url, "tok", replayNow))
+	p, err := ParseProof(first, DefaultProofAlgorithms)
+	if err != nil || p.JKT != key.jkt {
+		t.Fatalf("%v %+v", err, p)
+	}
+	proofHeaders.cache.Wait()
+	segment := first[:strings.IndexByte(first, '.')]
+	cached, ok := proofHeaders.cache.Get(segment)
+	if !ok || cached.segment != segment || cached.jkt != key.jkt {
+		t.Fatalf("header not cached: %v %+v", ok, cached)
+	}
+	second := key.sign(t, nil, proofClaims("b", "GET", url, "tok", replayNow))
+	if !strings.HasPrefix(second, segment+".") {
+		t.Fatal("the same key made another header")
+	}
+	if _, err := ParseProof(second, []string{"RS256"}); err == nil {
+		t.Fatal("a cached header's algorithm outside the accepted ones")
+	}
+	if _, err := ParseProof(second[:len(second)-4]+"AAAA", DefaultProofAlgorithms); err == nil {
+		t.Fatal("a cached header with a bad signature")
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	for name, claims := range map[string]string{
+		"iat as a string":  `{"jti":"c","htm":"GET","htu":"` + url + `","iat":"1800000000"}`,
+		"no iat":           `{"jti":"c","htm":"GET","htu":"` + url + `"}`,
+		"ath not a string": `{"jti":"c","htm":"GET","htu":"` + url + `","iat":1800000000,"ath":1}`,
+		"no htm":           `{"jti":"c","htu":"` + url + `","iat":1800000000}`,
+	} {
+		signing := segment + "." + enc([]byte(claims))
+		sig, _ := jwt.SigningMethodES256.Sign(signing, key.priv)
+		if _, err := ParseProof(signing+"."+enc(sig), DefaultProofAlgorithms); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
