@@ -19,6 +19,7 @@ import (
 
 	"github.com/apigate/caddy-apigate/internal/gateway/gatewaytest"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -401,6 +402,33 @@ func TestProofHeaderCache(t *testing.T) {
 		sig, _ := jwt.SigningMethodES256.Sign(signing, key.priv)
 		if _, err := ParseProof(signing+"."+enc(sig), DefaultProofAlgorithms); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestRequestHTU: X-Forwarded-Proto and X-Forwarded-Host name the URL the
+// client addressed only when a trusted proxy sends them.
+func TestRequestHTU(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trusted bool
+		headers map[string]string
+		want    string
+	}{
+		{"direct", false, nil, "http://gw.internal:8080/orders"},
+		{"untrusted client spoofing", false, map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"}, "http://gw.internal:8080/orders"},
+		{"trusted proxy", true, map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "API.example.com:443"}, "https://api.example.com/orders"},
+		{"trusted proxy, chain", true, map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com, lb.internal"}, "https://api.example.com/orders"},
+		{"trusted proxy, no forwarded host", true, map[string]string{"X-Forwarded-Proto": "https"}, "https://gw.internal:8080/orders"},
+		{"trusted proxy, not a host", true, map[string]string{"X-Forwarded-Host": "api.example.com/orders?"}, ""},
+	} {
+		r := httptest.NewRequest("GET", "http://gw.internal:8080/orders?page=2", nil)
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.TrustedProxyVarKey: tc.trusted}))
+		for k, v := range tc.headers {
+			r.Header.Set(k, v)
+		}
+		if got := requestHTU(r); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
