@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/apigate/caddy-apigate/internal/gateway/gatewaytest"
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
@@ -221,8 +222,8 @@ func TestGitHubSignature(t *testing.T) {
 
 func TestReplayCaddyfile(t *testing.T) {
 	h := new(KeyLeak)
-	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("api_key_leak github {\n\tkeys_url http://127.0.0.1:1/k\n\tkey a {file./a.pem}\n\tkey b {file./b.pem}\n\tmax_body 4KiB\n\trate_limit 5/1m\n}"))
-	if err != nil || h.GitHub == nil || len(h.GitHub.PublicKeys) != 2 || h.MaxBody != 4096 || h.RateLimit != 5 {
+	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("api_key_leak github {\n\tkeys_url http://127.0.0.1:1/k\n\tunknown_kid_interval 5s\n\tkey a {file./a.pem}\n\tkey b {file./b.pem}\n\tmax_body 4KiB\n\trate_limit 5/1m\n}"))
+	if err != nil || h.GitHub == nil || len(h.GitHub.PublicKeys) != 2 || h.MaxBody != 4096 || h.RateLimit != 5 || h.GitHub.UnknownKidInterval != caddy.Duration(5*time.Second) {
 		t.Fatalf("%v %+v", err, h)
 	}
 	a, err := parseAuth(t, "api_auth {\n\trequire_tls {\n\t\trevoke_exposed\n\t}\n\tjwt {\n\t\tbound_tokens required {\n\t\t\tproof_window 30s\n\t\t}\n\t}\n}")
