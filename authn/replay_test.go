@@ -433,3 +433,30 @@ func TestRequestHTU(t *testing.T) {
 		}
 	}
 }
+
+// dpopReader stands for a jwt method with bound_tokens: it reads DPoP proofs.
+type dpopReader struct{ certMethod }
+
+func (dpopReader) rejections() []*Rejection { return []*Rejection{ErrDPoP} }
+
+// TestAuthStripsDPoP: when a method reads DPoP proofs, none goes on to the
+// upstream, whichever method accepted the request; otherwise the header is
+// not api_auth's and is left alone.
+func TestAuthStripsDPoP(t *testing.T) {
+	s, _ := testStore(t, []string{"a"})
+	for _, tc := range []struct {
+		method AuthMethod
+		kept   int
+	}{{dpopReader{}, 0}, {certMethod{}, 1}} {
+		a := testAuth(t, newFakeApp(s), tc.method)
+		r, _ := newRequest("GET", "/", "127.0.0.1")
+		r.Header.Set("DPoP", "a.b.c")
+		next := &recordNext{}
+		if err := a.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || !next.called {
+			t.Fatalf("%T: %v %v", tc.method, err, next.called)
+		}
+		if n := len(next.req.Header.Values("Dpop")); n != tc.kept {
+			t.Errorf("%T: %d DPoP headers went on, want %d", tc.method, n, tc.kept)
+		}
+	}
+}
