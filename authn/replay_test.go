@@ -502,3 +502,24 @@ func TestAuthStripsDPoP(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRequestHTU: whatever a trusted proxy forwards, the htu is empty or an
+// absolute http(s) URL in NormalizeHTU form whose path is the request's.
+func FuzzRequestHTU(f *testing.F) {
+	for _, s := range []string{"api.example.com", "API.example.com:443, lb", "a/b", "[::1]:8443", "", "a@b", "%zz"} {
+		f.Add(s, "https")
+	}
+	f.Fuzz(func(t *testing.T, host, proto string) {
+		r := httptest.NewRequest("GET", "http://gw.internal/orders", nil)
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.TrustedProxyVarKey: true}))
+		r.Header["X-Forwarded-Host"] = []string{host}
+		r.Header["X-Forwarded-Proto"] = []string{proto}
+		u := requestHTU(r)
+		if u == "" {
+			return
+		}
+		if n, ok := NormalizeHTU(u); !ok || n != u || !strings.HasSuffix(u, "/orders") {
+			t.Fatalf("%q %q: htu %q", host, proto, u)
+		}
+	})
+}
