@@ -240,8 +240,7 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			continue
 		}
 		// A method decided: whatever the outcome, no credential goes on.
-		a.carriers.Strip(r)
-		a.stripDPoP(r)
+		a.strip(r)
 		if err != nil {
 			rej, ok := err.(*Rejection)
 			if !ok {
@@ -280,10 +279,12 @@ func (a *Auth) refuse(w http.ResponseWriter, r *http.Request, ans *gateway.Answe
 	return err
 }
 
-// stripDPoP takes DPoP proofs off r when a method reads them, so that no
-// upstream sees one, whichever method accepted the request. (Caddy's logs
-// record the request as it arrived: see docs/replay-protection.md.)
-func (a *Auth) stripDPoP(r *http.Request) {
+// strip takes every carrier off r, and the DPoP proofs when a method reads
+// them, so that no upstream sees one, whichever method accepted the request.
+// (Caddy's logs record the request as it arrived: see
+// docs/replay-protection.md.)
+func (a *Auth) strip(r *http.Request) {
+	a.carriers.Strip(r)
 	if a.takesDPoP {
 		delete(r.Header, "Dpop")
 	}

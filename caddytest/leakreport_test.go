@@ -194,20 +194,7 @@ func TestLeakReportGitHubKeyList(t *testing.T) {
 		t.Fatalf("a known key: %d, %d fetches (want the list kept)", status, e.list.with(nil)-fetched)
 	}
 
-	// A flood of made-up ids, timed by this test: however slow it runs, the
-	// list is fetched at most once per second of it, plus one.
-	start := time.Now()
-	for i := range 60 {
-		if status, _ := send("/github", fmt.Sprint("bogus-", i), gh1, keys[2]); status != 401 {
-			t.Fatalf("made-up id: %d", status)
-		}
-	}
-	if n, most := e.list.with(nil)-fetched, int(time.Since(start)/time.Second)+1; n > most {
-		t.Fatalf("%d fetches during a flood of %v, want at most %d", n, time.Since(start), most)
-	}
-	if e.keyStatus(t, keys[2].ID) != "active" {
-		t.Fatal("a report with a made-up id revoked the key")
-	}
+	e.floodMadeUpIDs(t, gh1, keys[2], send)
 
 	// GitHub rotates its key: the new id is found within the interval.
 	e.list.with(func(l *keyList) { l.keys["gh-2"] = &gh2.PublicKey })
@@ -239,5 +226,25 @@ func TestLeakReportGitHubKeyList(t *testing.T) {
 	}
 	if n := e.list.with(nil); n != fetched {
 		t.Fatalf("the configured-keys endpoint fetched the list %d times", n-fetched)
+	}
+}
+
+// floodMadeUpIDs sends reports of k signed by signer under made-up key ids,
+// timed by this test: however slow it runs, the list is fetched at most once
+// per second of it (unknown_kid_interval), plus one; each report gets 401
+// and k stays active.
+func (e *leakEnv) floodMadeUpIDs(t *testing.T, signer *ecdsa.PrivateKey, k CreatedKey, send func(string, string, *ecdsa.PrivateKey, CreatedKey) (int, string)) {
+	t.Helper()
+	fetched, start := e.list.with(nil), time.Now()
+	for i := range 60 {
+		if status, _ := send("/github", fmt.Sprint("bogus-", i), signer, k); status != 401 {
+			t.Fatalf("made-up id: %d", status)
+		}
+	}
+	if n, most := e.list.with(nil)-fetched, int(time.Since(start)/time.Second)+1; n > most {
+		t.Fatalf("%d fetches during a flood of %v, want at most %d", n, time.Since(start), most)
+	}
+	if e.keyStatus(t, k.ID) != "active" {
+		t.Fatal("a report with a made-up id revoked the key")
 	}
 }

@@ -131,29 +131,9 @@ func TestReplaySecretsNeverLogged(t *testing.T) {
 	unlisted := fmt.Sprintf(`[{"token":%q,"type":"apigate_key"}]`, keys[7])
 	g.Do("POST", "/github-list", signed("gh-9", gh, unlisted), unlisted)
 
-	key := newDPoPKey(t)
-	token := e.token(t, map[string]any{"jkt": key.jkt})
-	u := g.URL("/dpop/orders")
-	proof := key.proof(t, "GET", u, token, time.Now())
-	if status, _, _ := do(t, "GET", u, map[string]string{"Authorization": "DPoP " + token, "DPoP": proof}, ""); status != 200 {
-		t.Fatalf("dpop: %d", status)
-	}
-	do(t, "GET", u, map[string]string{"Authorization": "DPoP " + token, "DPoP": proof}, "")
-	do(t, "GET", u, map[string]string{"Authorization": "Bearer " + token}, "")
-	// Proofs that are never checked: with a forged token, with no token.
-	forged := token[:strings.LastIndex(token, ".")+1] + "AAAA"
-	unchecked := key.proof(t, "GET", u, forged, time.Now())
-	do(t, "GET", u, map[string]string{"Authorization": "DPoP " + forged, "DPoP": unchecked}, "")
-	lone := key.proof(t, "GET", u, token, time.Now())
-	do(t, "GET", u, map[string]string{"DPoP": lone}, "")
-	// Through a trusted proxy, naming the public URL.
-	proxied := key.proof(t, "GET", "https://api.example.com/dpop/orders", token, time.Now())
-	if status, _, _ := do(t, "GET", u, map[string]string{"Authorization": "DPoP " + token, "DPoP": proxied, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"}, ""); status != 200 {
-		t.Fatalf("dpop through a trusted proxy: %d", status)
-	}
-
+	token, proofs := sendDPoPProofs(t, e)
 	secrets := map[string]string{"access token": token, "token signature": token[strings.LastIndex(token, ".")+1:]}
-	for what, p := range map[string]string{"proof": proof, "unchecked proof": unchecked, "lone proof": lone, "proxied proof": proxied} {
+	for what, p := range proofs {
 		secrets[what] = p
 		secrets[what+" signature"] = p[strings.LastIndex(p, ".")+1:]
 	}
@@ -188,4 +168,32 @@ func TestReplaySecretsNeverLogged(t *testing.T) {
 			}
 		}
 	}
+}
+
+// sendDPoPProofs sends a DPoP-bound token with proofs to /dpop/orders: valid,
+// replayed, with a forged token, alone, through a trusted proxy. It returns
+// the token and the proofs sent, by name.
+func sendDPoPProofs(t *testing.T, e *boundEnv) (string, map[string]string) {
+	g := e.g
+	key := newDPoPKey(t)
+	token := e.token(t, map[string]any{"jkt": key.jkt})
+	u := g.URL("/dpop/orders")
+	proof := key.proof(t, "GET", u, token, time.Now())
+	if status, _, _ := do(t, "GET", u, map[string]string{"Authorization": "DPoP " + token, "DPoP": proof}, ""); status != 200 {
+		t.Fatalf("dpop: %d", status)
+	}
+	do(t, "GET", u, map[string]string{"Authorization": "DPoP " + token, "DPoP": proof}, "")
+	do(t, "GET", u, map[string]string{"Authorization": "Bearer " + token}, "")
+	// Proofs that are never checked: with a forged token, with no token.
+	forged := token[:strings.LastIndex(token, ".")+1] + "AAAA"
+	unchecked := key.proof(t, "GET", u, forged, time.Now())
+	do(t, "GET", u, map[string]string{"Authorization": "DPoP " + forged, "DPoP": unchecked}, "")
+	lone := key.proof(t, "GET", u, token, time.Now())
+	do(t, "GET", u, map[string]string{"DPoP": lone}, "")
+	// Through a trusted proxy, naming the public URL.
+	proxied := key.proof(t, "GET", "https://api.example.com/dpop/orders", token, time.Now())
+	if status, _, _ := do(t, "GET", u, map[string]string{"Authorization": "DPoP " + token, "DPoP": proxied, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"}, ""); status != 200 {
+		t.Fatalf("dpop through a trusted proxy: %d", status)
+	}
+	return token, map[string]string{"proof": proof, "unchecked proof": unchecked, "lone proof": lone, "proxied proof": proxied}
 }
