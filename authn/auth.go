@@ -60,6 +60,9 @@ type Auth struct {
 	carriers Carriers
 	// keyMethods are the api_key methods, for require_tls revoke_exposed.
 	keyMethods []*APIKey
+	// takesDPoP is set when a method checks DPoP proofs: the DPoP header is
+	// then a credential, taken off every request api_auth passes on.
+	takesDPoP bool
 }
 
 // AuthMethod is an authentication method of api_auth: a module in the
@@ -172,8 +175,11 @@ func (a *Auth) Validate() error {
 // starts the methods' background work. A method that takes Bearer tokens is
 // given none shaped like a key of prefix.
 func (a *Auth) use(methods []AuthMethod, prefix string) {
-	a.methods, a.carriers, a.keyMethods = nil, Carriers{}, nil
+	a.methods, a.carriers, a.keyMethods, a.takesDPoP = nil, Carriers{}, nil, false
 	for _, m := range methods {
+		if rj, ok := m.(rejecter); ok && len(rj.rejections()) > 0 {
+			a.takesDPoP = true
+		}
 		if km, ok := m.(*APIKeyMethod); ok {
 			a.keyMethods = append(a.keyMethods, &km.keys)
 		}
@@ -234,7 +240,7 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			continue
 		}
 		// A method decided: whatever the outcome, no credential goes on.
-		a.carriers.Strip(r)
+		a.strip(r)
 		if err != nil {
 			rej, ok := err.(*Rejection)
 			if !ok {
@@ -271,6 +277,17 @@ func (a *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 func (a *Auth) refuse(w http.ResponseWriter, r *http.Request, ans *gateway.Answer, x gateway.Extra) error {
 	_, err := a.gate.RejectWith(w, r, ans, x)
 	return err
+}
+
+// strip takes every carrier off r, and the DPoP proofs when a method reads
+// them, so that no upstream sees one, whichever method accepted the request.
+// (Caddy's logs record the request as it arrived: see
+// docs/replay-protection.md.)
+func (a *Auth) strip(r *http.Request) {
+	a.carriers.Strip(r)
+	if a.takesDPoP {
+		delete(r.Header, "Dpop")
+	}
 }
 
 // failed counts a rejected credential toward the lockout. A credential that

@@ -75,6 +75,9 @@ func (b *BoundTokens) invalid() *Rejection {
 // authenticate takes a token from `Authorization: Bearer` or `DPoP`,
 // verifies it with v and checks its binding.
 func (b *BoundTokens) authenticate(v *JWT, r *http.Request, now time.Time) (*Identity, error) {
+	// The proofs are taken off first: whatever the outcome, none goes on.
+	proofs := r.Header.Values("Dpop")
+	r.Header.Del("Dpop")
 	scheme, token, err := takeBoundToken(r)
 	if err != nil {
 		return nil, err
@@ -83,8 +86,6 @@ func (b *BoundTokens) authenticate(v *JWT, r *http.Request, now time.Time) (*Ide
 	if err != nil {
 		return nil, err
 	}
-	proofs := r.Header.Values("Dpop")
-	r.Header.Del("Dpop")
 	switch {
 	case bind.Other:
 		return nil, ErrInvalidToken

@@ -80,17 +80,31 @@ func (c *BoundTokensConfig) Validate() error {
 }
 
 // requestHTU is the htu of r as the client addressed it: https when r came
-// over TLS (OverTLS), its Host, and the path before any rewrite.
+// over TLS (OverTLS), its Host, and the path before any rewrite. Behind a
+// proxy that the server's trusted_proxies trusts, the host is the first of
+// X-Forwarded-Host (the one the outermost proxy was addressed by), if any;
+// that header from any other client is ignored, as it is the client's word.
+// A forwarded host that is not a host makes an htu no proof names.
 func requestHTU(r *http.Request) string {
 	scheme := "http://"
 	if OverTLS(r) {
 		scheme = "https://"
 	}
+	host := r.Host
+	if fromTrustedProxy(r) {
+		if fwd := r.Header.Get("X-Forwarded-Host"); fwd != "" {
+			host, _, _ = strings.Cut(fwd, ",")
+			host = strings.TrimSpace(host)
+			if host == "" || strings.ContainsAny(host, "/?#@\\ \t") {
+				return ""
+			}
+		}
+	}
 	path := r.URL.EscapedPath()
 	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
 		path = orig.URL.EscapedPath()
 	}
-	u, _ := NormalizeHTU(scheme + r.Host + path)
+	u, _ := NormalizeHTU(scheme + host + path)
 	return u
 }
 

@@ -19,6 +19,7 @@ import (
 //		keys_url   <url>               # default GitHub's published list
 //		key        <identifier> <pem>  # repeatable; {file./path} works
 //		timeout    <duration>          # default 5s
+//		unknown_kid_interval <duration> # least time between fetches for unknown key ids, default 1m
 //	}
 func (h *KeyLeak) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -44,7 +45,7 @@ func (h *KeyLeak) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			return err
-		case "keys_url", "key", "timeout":
+		case "keys_url", "key", "timeout", "unknown_kid_interval":
 			if h.GitHub == nil {
 				return d.Errf("api_key_leak: %s belongs to the github form (api_key_leak github { ... })", name)
 			}
@@ -60,6 +61,8 @@ func (gh *GitHubScanning) unmarshalSub(d *caddyfile.Dispenser, name string) erro
 		return oneArgInto(d, &gh.KeysURL)
 	case "timeout":
 		return durationInto(d, &gh.Timeout)
+	case "unknown_kid_interval":
+		return durationInto(d, &gh.UnknownKidInterval)
 	}
 	args := d.RemainingArgs()
 	if len(args) != 2 {

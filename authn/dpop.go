@@ -3,11 +3,13 @@ package authn
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,73 +54,119 @@ var privateJWKMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 // header and returns its claims. typ must be dpop+jwt and alg one of algs
 // (which must hold asymmetric algorithms only). It checks neither the
 // request nor the time: see DPoP.Check.
+//
+// The proof is decoded here rather than by golang-jwt so that its header
+// keeps its bytes: what they say (alg, key, thumbprint) is cached
+// (proofHeaders), since a client sends the same header with every proof.
+// The signature and the claims are verified on every call.
 func ParseProof(proof string, algs []string) (*Proof, error) {
 	if proof == "" || len(proof) > MaxProofLen || !LooksLikeJWS(proof) {
 		return nil, ErrProof
 	}
-	p := &Proof{}
-	claims := jwt.MapClaims{}
-	parser := jwt.NewParser(jwt.WithValidMethods(algs), jwt.WithJSONNumber(), jwt.WithoutClaimsValidation())
-	_, err := parser.ParseWithClaims(proof, claims, func(t *jwt.Token) (any, error) {
-		if typ, _ := t.Header["typ"].(string); typ != "dpop+jwt" {
-			return nil, ErrProof
-		}
-		if _, ok := t.Header["crit"]; ok {
-			return nil, ErrProof
-		}
-		raw, ok := t.Header["jwk"].(map[string]any)
-		if !ok {
-			return nil, ErrProof
-		}
-		key, jkt, err := proofKey(raw, t.Method.Alg())
-		p.JKT = jkt
-		return key, err
-	})
-	if err != nil {
+	dot1 := strings.IndexByte(proof, '.')
+	dot2 := dot1 + 1 + strings.IndexByte(proof[dot1+1:], '.')
+	h, err := proofHeaders.get(proof[:dot1])
+	if err != nil || !slices.Contains(algs, h.alg) {
 		return nil, ErrProof
 	}
-	var ok [4]bool
-	p.JTI, ok[0] = claims["jti"].(string)
-	p.HTM, ok[1] = claims["htm"].(string)
-	p.HTU, ok[2] = claims["htu"].(string)
-	iat, isNum := claims["iat"].(json.Number)
-	if ath, present := claims["ath"]; present {
-		p.ATH, ok[3] = ath.(string)
-	} else {
-		ok[3] = true
-	}
-	if !ok[0] || !ok[1] || !ok[2] || !ok[3] || !isNum || p.JTI == "" || len(p.JTI) > maxJTILen {
+	sig, err := base64.RawURLEncoding.DecodeString(proof[dot2+1:])
+	if err != nil || h.method.Verify(proof[:dot2], sig, h.key.Key) != nil {
 		return nil, ErrProof
 	}
-	secs, err := iat.Float64()
-	if err != nil || secs < 0 || secs > 1<<40 {
+	return decodeProofClaims(proof[dot1+1:dot2], h.jkt)
+}
+
+// parseProofHeader reads the header segment of a proof: typ dpop+jwt, no
+// crit, an alg of golang-jwt that fits the key of its jwk member.
+func parseProofHeader(segment string) (*proofHeader, error) {
+	var header map[string]json.RawMessage
+	if decodeSegment(segment, &header) != nil {
 		return nil, ErrProof
 	}
-	p.IAT = time.Unix(int64(secs), 0)
+	h := &proofHeader{segment: segment}
+	var typ string
+	if json.Unmarshal(header["typ"], &typ) != nil || typ != "dpop+jwt" || json.Unmarshal(header["alg"], &h.alg) != nil {
+		return nil, ErrProof
+	}
+	if _, ok := header["crit"]; ok {
+		return nil, ErrProof
+	}
+	var err error
+	h.key, h.jkt, err = proofKey(header["jwk"])
+	h.method = jwt.GetSigningMethod(h.alg)
+	if err != nil || h.method == nil || !h.key.Allows(h.alg) {
+		return nil, ErrProof
+	}
+	return h, nil
+}
+
+// proofBody is the claims of a proof. (encoding/json matches member names
+// regardless of case, which costs nothing here: the claims are those the
+// key's holder signed.)
+type proofBody struct {
+	JTI string   `json:"jti"`
+	HTM string   `json:"htm"`
+	HTU string   `json:"htu"`
+	ATH *string  `json:"ath"`
+	IAT *float64 `json:"iat"`
+}
+
+// decodeProofClaims decodes the claims of a verified proof: jti, htm, htu
+// and a numeric iat are required, ath is optional.
+func decodeProofClaims(segment, jkt string) (*Proof, error) {
+	var buf [1024]byte
+	b, err := base64.RawURLEncoding.AppendDecode(buf[:0], []byte(segment))
+	var c proofBody
+	if err != nil || json.Unmarshal(b, &c) != nil || c.IAT == nil || c.HTM == "" || c.HTU == "" ||
+		c.JTI == "" || len(c.JTI) > maxJTILen || *c.IAT < 0 || *c.IAT > 1<<40 {
+		return nil, ErrProof
+	}
+	p := &Proof{JKT: jkt, JTI: c.JTI, HTM: c.HTM, HTU: c.HTU, IAT: time.Unix(int64(*c.IAT), 0)}
+	if c.ATH != nil {
+		p.ATH = *c.ATH
+	}
 	return p, nil
 }
 
-// proofKey returns the public key of a proof's jwk header, which must fit
-// alg, and its RFC 7638 thumbprint.
-func proofKey(raw map[string]any, alg string) (any, string, error) {
+// decodeSegment decodes a base64url JSON object of a JWS (not null).
+func decodeSegment(seg string, v *map[string]json.RawMessage) error {
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return err
+	}
+	if *v == nil {
+		return ErrProof
+	}
+	return nil
+}
+
+// proofKey returns the public key of a proof's jwk header (a JSON object
+// with no private member) and its RFC 7638 thumbprint.
+func proofKey(raw json.RawMessage) (*VerifyKey, string, error) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, "", ErrProof
+	}
+	var members map[string]json.RawMessage
+	if json.Unmarshal(raw, &members) != nil || members == nil {
+		return nil, "", ErrProof
+	}
 	for _, m := range privateJWKMembers {
-		if _, ok := raw[m]; ok {
+		if _, ok := members[m]; ok {
 			return nil, "", ErrProof
 		}
 	}
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return nil, "", ErrProof
-	}
 	var k jwk
-	if json.Unmarshal(b, &k) != nil {
+	if json.Unmarshal(raw, &k) != nil {
 		return nil, "", ErrProof
 	}
 	vk, err := k.verifyKey()
-	if err != nil || vk == nil || !vk.Allows(alg) {
+	if err != nil || vk == nil {
 		return nil, "", ErrProof
 	}
-	return vk.Key, k.thumbprint(), nil
+	return vk, k.thumbprint(), nil
 }
 
 // thumbprint is the RFC 7638 thumbprint of a public key: the base64url
@@ -149,6 +197,24 @@ func (k *jwk) thumbprint() string {
 	b, _ := json.Marshal(v)
 	sum := sha256.Sum256(b)
 	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// sameHTU reports whether a proof's htu names url (NormalizeHTU form). The
+// htu of most clients is in that form already, which spares parsing it.
+func sameHTU(htu, url string) bool {
+	if htu == url {
+		return true
+	}
+	n, ok := NormalizeHTU(htu)
+	return ok && n == url
+}
+
+// tokenHashIs reports whether ath is TokenHash(token), without allocating.
+func tokenHashIs(token, ath string) bool {
+	sum := sha256.Sum256([]byte(token))
+	var buf [43]byte
+	want := base64.RawURLEncoding.AppendEncode(buf[:0], sum[:])
+	return subtle.ConstantTimeCompare(want, []byte(ath)) == 1
 }
 
 // TokenHash is the ath of an access token: its base64url SHA-256.
@@ -216,14 +282,15 @@ func (d *DPoP) Check(ctx context.Context, proof string, req ProofRequest, now ti
 	if err != nil {
 		return err
 	}
-	htu, ok := NormalizeHTU(p.HTU)
 	switch {
-	case !ok || htu != req.URL, p.HTM != req.Method, p.JKT != req.JKT, p.ATH != TokenHash(req.Token):
+	case !sameHTU(p.HTU, req.URL), p.HTM != req.Method, p.JKT != req.JKT, !tokenHashIs(req.Token, p.ATH):
 		return ErrProof
 	case p.IAT.Before(now.Add(-d.Window - d.Leeway)), p.IAT.After(now.Add(d.Leeway)):
 		return ErrProof
 	}
-	sum := sha256.Sum256([]byte(p.JKT + "\x00" + p.JTI))
+	// The proof's key and jti, hashed in a buffer of the stack.
+	var buf [64 + maxJTILen]byte
+	sum := sha256.Sum256(append(append(append(buf[:0], p.JKT...), 0), p.JTI...))
 	first, err := d.Seen.FirstUse(ctx, hex.EncodeToString(sum[:]), p.IAT.Add(d.Window+2*d.Leeway+time.Second), now)
 	if err != nil {
 		return ErrProof

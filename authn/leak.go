@@ -59,6 +59,8 @@ type KeyLeak struct {
 	answers leakAnswers
 	buckets *clientBuckets
 	signers *GitHubKeys
+	// The keys of the pooled state taken (leakpool.go).
+	bucketsKey, signersKey string
 }
 
 // GitHubScanning configures the GitHub form of api_key_leak.
@@ -74,6 +76,13 @@ type GitHubScanning struct {
 
 	// Timeout bounds a fetch of KeysURL. Default: 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// UnknownKidInterval is the least time between two fetches of KeysURL
+	// caused by a report naming a key identifier the gateway does not know
+	// (GitHub rotated its key), so a flood of made-up identifiers cannot
+	// make the gateway hammer the list. The list is fetched again after an
+	// hour in any case. Default: 1m.
+	UnknownKidInterval caddy.Duration `json:"unknown_kid_interval,omitempty"`
 }
 
 // GitHubPublicKey is one configured signing key of GitHub.
@@ -118,7 +127,9 @@ func (h *KeyLeak) Provision(ctx caddy.Context) error {
 		h.RateWindow = caddy.Duration(time.Minute)
 	}
 	if h.RateLimit > 0 && h.RateWindow > 0 {
-		h.buckets = newClientBuckets(h.RateLimit, time.Duration(h.RateWindow), 10000)
+		if err := h.takeBuckets(); err != nil {
+			return err
+		}
 	}
 	h.answers = leakAnswers{
 		method:       g.Answer(http.StatusMethodNotAllowed, "method_not_allowed", "use POST to report leaked keys", "Allow", "POST"),
@@ -141,11 +152,13 @@ func (gh *GitHubScanning) provision(h *KeyLeak) error {
 	if gh.Timeout == 0 {
 		gh.Timeout = caddy.Duration(5 * time.Second)
 	}
-	h.signers = &GitHubKeys{URL: gh.KeysURL, Client: NewHTTPClient(time.Duration(gh.Timeout)), TTL: time.Hour, MinRefetch: time.Minute}
-	if len(gh.PublicKeys) == 0 {
-		return nil
+	if gh.UnknownKidInterval == 0 {
+		gh.UnknownKidInterval = caddy.Duration(time.Minute)
 	}
-	h.signers.Static = make(map[string]*ecdsa.PublicKey, len(gh.PublicKeys))
+	if len(gh.PublicKeys) == 0 {
+		return h.takeGitHubKeys(gh.KeysURL, time.Duration(gh.Timeout), time.Duration(gh.UnknownKidInterval))
+	}
+	h.signers = &GitHubKeys{Static: make(map[string]*ecdsa.PublicKey, len(gh.PublicKeys))}
 	repl := caddy.NewReplacer()
 	for _, k := range gh.PublicKeys {
 		pub, err := ParseGitHubKey(repl.ReplaceAll(k.Key, ""))
@@ -164,6 +177,8 @@ func (h *KeyLeak) Validate() error {
 		return errors.New("api_key_leak: max_body, rate_limit and rate_window must not be negative")
 	case h.GitHub == nil:
 		return nil
+	case h.GitHub.UnknownKidInterval < 0 || h.GitHub.Timeout < 0:
+		return errors.New("api_key_leak: timeout and unknown_kid_interval must not be negative")
 	}
 	for _, k := range h.GitHub.PublicKeys {
 		if k.KeyIdentifier == "" {

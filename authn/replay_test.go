@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/apigate/caddy-apigate/internal/gateway/gatewaytest"
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -220,8 +222,8 @@ func TestGitHubSignature(t *testing.T) {
 
 func TestReplayCaddyfile(t *testing.T) {
 	h := new(KeyLeak)
-	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("api_key_leak github {\n\tkeys_url http://127.0.0.1:1/k\n\tkey a {file./a.pem}\n\tkey b {file./b.pem}\n\tmax_body 4KiB\n\trate_limit 5/1m\n}"))
-	if err != nil || h.GitHub == nil || len(h.GitHub.PublicKeys) != 2 || h.MaxBody != 4096 || h.RateLimit != 5 {
+	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("api_key_leak github {\n\tkeys_url http://127.0.0.1:1/k\n\tunknown_kid_interval 5s\n\tkey a {file./a.pem}\n\tkey b {file./b.pem}\n\tmax_body 4KiB\n\trate_limit 5/1m\n}"))
+	if err != nil || h.GitHub == nil || len(h.GitHub.PublicKeys) != 2 || h.MaxBody != 4096 || h.RateLimit != 5 || h.GitHub.UnknownKidInterval != caddy.Duration(5*time.Second) {
 		t.Fatalf("%v %+v", err, h)
 	}
 	a, err := parseAuth(t, "api_auth {\n\trequire_tls {\n\t\trevoke_exposed\n\t}\n\tjwt {\n\t\tbound_tokens required {\n\t\t\tproof_window 30s\n\t\t}\n\t}\n}")
@@ -325,6 +327,48 @@ func BenchmarkDPoPCheck(b *testing.B) {
 	}
 }
 
+// BenchmarkDPoPVsRaw interleaves a DPoP check (its header cached), the same
+// with the header parsed again (what the cache saves), and the bare check of
+// the proof's ES256 signature, so machine noise hits all alike, and reports
+// each against the signature alone.
+func BenchmarkDPoPVsRaw(b *testing.B) {
+	key := newProofKey(b)
+	const url = "https://api.example.com/orders"
+	proof := key.sign(b, nil, proofClaims("a", "GET", url, "tok", replayNow))
+	d := &DPoP{Algorithms: DefaultProofAlgorithms, Window: time.Minute, Leeway: 5 * time.Second, Seen: alwaysFirst{}}
+	req := ProofRequest{Method: "GET", URL: url, Token: "tok", JKT: key.jkt}
+	i := strings.LastIndexByte(proof, '.')
+	sig, _ := base64.RawURLEncoding.DecodeString(proof[i+1:])
+	segment := proof[:strings.IndexByte(proof, '.')]
+	ctx := context.Background()
+	var cached, parsed, bare time.Duration
+	for b.Loop() {
+		t1 := time.Now()
+		if err := d.Check(ctx, proof, req, replayNow); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		if _, err := parseProofHeader(segment); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Check(ctx, proof, req, replayNow); err != nil {
+			b.Fatal(err)
+		}
+		t3 := time.Now()
+		h := sha256.Sum256([]byte(proof[:i]))
+		if !ecdsaVerifyRS(&key.priv.PublicKey, h[:], sig) {
+			b.Fatal("bad signature")
+		}
+		cached, parsed, bare = cached+t2.Sub(t1), parsed+t3.Sub(t2), bare+time.Since(t3)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(cached.Nanoseconds())/n, "check-ns/op")
+	b.ReportMetric(float64(parsed.Nanoseconds())/n, "uncached-ns/op")
+	b.ReportMetric(float64(bare.Nanoseconds())/n, "raw-ns/op")
+	b.ReportMetric(float64(cached)/float64(bare), "ratio")
+	b.ReportMetric(float64(parsed)/float64(bare), "uncached-ratio")
+}
+
 // BenchmarkOverTLS is what require_tls adds to a request over TLS.
 func BenchmarkOverTLS(b *testing.B) {
 	r := httptest.NewRequest("GET", "https://api.example.com/orders", nil)
@@ -361,4 +405,121 @@ func TestRedisJTIClusterWide(t *testing.T) {
 	if ok, _ := a.FirstUse(ctx, "jti-2", now.Add(time.Minute), now); ok {
 		t.Fatal("Redis down: a replay to the same gateway accepted")
 	}
+}
+
+// TestProofHeaderCache: a client's header is parsed once, then found by its
+// bytes; what depends on the configuration (the accepted algorithms) and on
+// the proof (signature, claims) is checked on every proof.
+func TestProofHeaderCache(t *testing.T) {
+	key := newProofKey(t)
+	const url = "https://api.example.com/orders"
+	first := key.sign(t, nil, proofClaims("a", "GET", url, "tok", replayNow))
+	p, err := ParseProof(first, DefaultProofAlgorithms)
+	if err != nil || p.JKT != key.jkt {
+		t.Fatalf("%v %+v", err, p)
+	}
+	proofHeaders.cache.Wait()
+	segment := first[:strings.IndexByte(first, '.')]
+	cached, ok := proofHeaders.cache.Get(segment)
+	if !ok || cached.segment != segment || cached.jkt != key.jkt {
+		t.Fatalf("header not cached: %v %+v", ok, cached)
+	}
+	second := key.sign(t, nil, proofClaims("b", "GET", url, "tok", replayNow))
+	if !strings.HasPrefix(second, segment+".") {
+		t.Fatal("the same key made another header")
+	}
+	if _, err := ParseProof(second, []string{"RS256"}); err == nil {
+		t.Fatal("a cached header's algorithm outside the accepted ones")
+	}
+	if _, err := ParseProof(second[:len(second)-4]+"AAAA", DefaultProofAlgorithms); err == nil {
+		t.Fatal("a cached header with a bad signature")
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	for name, claims := range map[string]string{
+		"iat as a string":  `{"jti":"c","htm":"GET","htu":"` + url + `","iat":"1800000000"}`,
+		"no iat":           `{"jti":"c","htm":"GET","htu":"` + url + `"}`,
+		"ath not a string": `{"jti":"c","htm":"GET","htu":"` + url + `","iat":1800000000,"ath":1}`,
+		"no htm":           `{"jti":"c","htu":"` + url + `","iat":1800000000}`,
+	} {
+		signing := segment + "." + enc([]byte(claims))
+		sig, _ := jwt.SigningMethodES256.Sign(signing, key.priv)
+		if _, err := ParseProof(signing+"."+enc(sig), DefaultProofAlgorithms); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestRequestHTU: X-Forwarded-Proto and X-Forwarded-Host name the URL the
+// client addressed only when a trusted proxy sends them.
+func TestRequestHTU(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trusted bool
+		headers map[string]string
+		want    string
+	}{
+		{"direct", false, nil, "http://gw.internal:8080/orders"},
+		{"untrusted client spoofing", false, map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"}, "http://gw.internal:8080/orders"},
+		{"trusted proxy", true, map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "API.example.com:443"}, "https://api.example.com/orders"},
+		{"trusted proxy, chain", true, map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com, lb.internal"}, "https://api.example.com/orders"},
+		{"trusted proxy, no forwarded host", true, map[string]string{"X-Forwarded-Proto": "https"}, "https://gw.internal:8080/orders"},
+		{"trusted proxy, not a host", true, map[string]string{"X-Forwarded-Host": "api.example.com/orders?"}, ""},
+	} {
+		r := httptest.NewRequest("GET", "http://gw.internal:8080/orders?page=2", nil)
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.TrustedProxyVarKey: tc.trusted}))
+		for k, v := range tc.headers {
+			r.Header.Set(k, v)
+		}
+		if got := requestHTU(r); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// dpopReader stands for a jwt method with bound_tokens: it reads DPoP proofs.
+type dpopReader struct{ certMethod }
+
+func (dpopReader) rejections() []*Rejection { return []*Rejection{ErrDPoP} }
+
+// TestAuthStripsDPoP: when a method reads DPoP proofs, none goes on to the
+// upstream, whichever method accepted the request; otherwise the header is
+// not api_auth's and is left alone.
+func TestAuthStripsDPoP(t *testing.T) {
+	s, _ := testStore(t, []string{"a"})
+	for _, tc := range []struct {
+		method AuthMethod
+		kept   int
+	}{{dpopReader{}, 0}, {certMethod{}, 1}} {
+		a := testAuth(t, newFakeApp(s), tc.method)
+		r, _ := newRequest("GET", "/", "127.0.0.1")
+		r.Header.Set("DPoP", "a.b.c")
+		next := &recordNext{}
+		if err := a.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || !next.called {
+			t.Fatalf("%T: %v %v", tc.method, err, next.called)
+		}
+		if n := len(next.req.Header.Values("Dpop")); n != tc.kept {
+			t.Errorf("%T: %d DPoP headers went on, want %d", tc.method, n, tc.kept)
+		}
+	}
+}
+
+// FuzzRequestHTU: whatever a trusted proxy forwards, the htu is empty or an
+// absolute http(s) URL in NormalizeHTU form whose path is the request's.
+func FuzzRequestHTU(f *testing.F) {
+	for _, s := range []string{"api.example.com", "API.example.com:443, lb", "a/b", "[::1]:8443", "", "a@b", "%zz"} {
+		f.Add(s, "https")
+	}
+	f.Fuzz(func(t *testing.T, host, proto string) {
+		r := httptest.NewRequest("GET", "http://gw.internal/orders", nil)
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.TrustedProxyVarKey: true}))
+		r.Header["X-Forwarded-Host"] = []string{host}
+		r.Header["X-Forwarded-Proto"] = []string{proto}
+		u := requestHTU(r)
+		if u == "" {
+			return
+		}
+		if n, ok := NormalizeHTU(u); !ok || n != u || !strings.HasSuffix(u, "/orders") {
+			t.Fatalf("%q %q: htu %q", host, proto, u)
+		}
+	})
 }

@@ -43,7 +43,7 @@ func OverTLS(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
-	if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); !trusted {
+	if !fromTrustedProxy(r) {
 		return false
 	}
 	vals := r.Header.Values("X-Forwarded-Proto")
@@ -58,6 +58,13 @@ func OverTLS(r *http.Request) bool {
 		}
 	}
 	return true
+}
+
+// fromTrustedProxy reports whether r came from a proxy that the server's
+// trusted_proxies trusts: only then are its X-Forwarded-* headers believed.
+func fromTrustedProxy(r *http.Request) bool {
+	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
+	return trusted
 }
 
 // refuseCleartext answers a request that carries a credential over plain

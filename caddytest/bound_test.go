@@ -20,10 +20,14 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// boundSite accepts only bound tokens: DPoP over plain HTTP ({HTTPPORT}),
+// boundSite accepts only bound tokens: DPoP over plain HTTP ({HTTPPORT}, no
+// proxy trusted, and {PROXYPORT}, behind a trusted proxy on 127.0.0.1),
 // certificate-bound over HTTPS ({PORT}).
 const boundSite = `{
 	{ADMIN_OPTIONS}
+	servers :{PROXYPORT} {
+		trusted_proxies static 127.0.0.1/32
+	}
 }
 (api) {
 	api_auth {
@@ -37,6 +41,9 @@ const boundSite = `{
 	reverse_proxy {UPSTREAM}
 }
 http://127.0.0.1:{HTTPPORT} {
+	import api
+}
+http://127.0.0.1:{PROXYPORT} {
 	import api
 }
 https://localhost:{PORT} {
@@ -53,6 +60,7 @@ https://localhost:{PORT} {
 type boundEnv struct {
 	g        *Gateway
 	httpURL  string
+	proxyURL string // the site behind a trusted proxy
 	issuer   *ecdsa.PrivateKey
 	roots    *x509.CertPool
 	client   tls.Certificate
@@ -74,10 +82,12 @@ func startBoundGateway(t *testing.T) *boundEnv {
 			t.Fatal(err)
 		}
 	}
-	httpPort := freePort(t)
+	httpPort, proxyPort := freePort(t), freePort(t)
 	up := StartUpstream(t, nil)
-	env.g = StartGateway(t, boundSite, GatewayOptions{}, "{UPSTREAM}", up.Addr, "{CERTS}", dir, "{HTTPPORT}", fmt.Sprint(httpPort))
+	env.g = StartGateway(t, boundSite, GatewayOptions{}, "{UPSTREAM}", up.Addr, "{CERTS}", dir,
+		"{HTTPPORT}", fmt.Sprint(httpPort), "{PROXYPORT}", fmt.Sprint(proxyPort))
 	env.httpURL = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	env.proxyURL = fmt.Sprintf("http://127.0.0.1:%d", proxyPort)
 	return env
 }
 
@@ -166,6 +176,36 @@ func TestDPoPBoundTokens(t *testing.T) {
 	// bound_tokens required: a bearer token is refused.
 	if status, _ := send("GET", "Bearer", e.token(t, nil), ""); status != 401 {
 		t.Fatalf("an unbound token: %d", status)
+	}
+}
+
+// TestDPoPBehindProxy: behind a proxy that trusted_proxies trusts, a proof
+// names the URL the client addressed at the proxy (X-Forwarded-Proto and
+// X-Forwarded-Host); a client that is not a trusted proxy cannot make the
+// gateway believe those headers.
+func TestDPoPBehindProxy(t *testing.T) {
+	e := startBoundGateway(t)
+	key := newDPoPKey(t)
+	token := e.token(t, map[string]any{"jkt": key.jkt})
+	const public = "https://api.example.com/orders"
+	forwarded := func(proof string) map[string]string {
+		return map[string]string{"Authorization": "DPoP " + token, "DPoP": proof,
+			"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"}
+	}
+	if status, _, body := do(t, "GET", e.proxyURL+"/orders", forwarded(key.proof(t, "GET", public, token, time.Now())), ""); status != 200 {
+		t.Fatalf("through a trusted proxy: %d %s", status, body)
+	}
+	// Behind the trusted proxy, the gateway's own address is not the URL.
+	if status, _, _ := do(t, "GET", e.proxyURL+"/orders", forwarded(key.proof(t, "GET", e.proxyURL+"/orders", token, time.Now())), ""); status != 401 {
+		t.Fatalf("a proof for the gateway's own address behind the proxy: %d", status)
+	}
+	// An untrusted client spoofing the headers: the proof for the public URL
+	// fails, the one for the URL it really addressed passes.
+	if status, _, _ := do(t, "GET", e.httpURL+"/orders", forwarded(key.proof(t, "GET", public, token, time.Now())), ""); status != 401 {
+		t.Fatalf("X-Forwarded-Host from an untrusted client: %d", status)
+	}
+	if status, _, body := do(t, "GET", e.httpURL+"/orders", forwarded(key.proof(t, "GET", e.httpURL+"/orders", token, time.Now())), ""); status != 200 {
+		t.Fatalf("forwarded headers of an untrusted client are ignored: %d %s", status, body)
 	}
 }
 
