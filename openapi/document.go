@@ -19,6 +19,8 @@ import (
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/pb33f/libopenapi-validator/config"
 	liberrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/helpers"
+	"github.com/pb33f/libopenapi-validator/requests"
 	"github.com/pb33f/libopenapi-validator/router"
 	"github.com/pb33f/libopenapi/datamodel"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
@@ -33,10 +35,19 @@ var documents = caddy.NewUsagePool()
 // matches requests to operations, and the validator with every schema
 // compiled. It is immutable and safe for concurrent use.
 type document struct {
-	file      string
-	model     *v3.Document
-	router    router.Router
+	file   string
+	model  *v3.Document
+	router router.Router
+	// validator checks parameters (not bodies), responses and the document.
 	validator validator.Validator
+	// bodies holds the request body schemas compiled by compileBody, by
+	// media type; a JSON media type missing here goes to library.
+	bodies map[*v3.MediaType]*bodySchema
+	// params holds the operations that declare parameters, on the operation
+	// or its path item: the others have none to validate (strict mode is
+	// off, so undeclared ones pass).
+	params  map[*v3.Operation]bool
+	library requests.RequestBodyValidator
 	// allow is the Allow header of each path item: its methods.
 	allow map[*v3.PathItem]string
 	// bases are the base paths of the document's servers, without a trailing
@@ -47,6 +58,7 @@ type document struct {
 // Destruct releases the validator's caches once no config uses the document.
 func (d *document) Destruct() error {
 	d.validator.Release()
+	d.library.Release()
 	d.router.Release()
 	return nil
 }
@@ -98,7 +110,8 @@ func compile(file string, data []byte) (*document, error) {
 	// Without a regex cache the validator compiles a path template's
 	// expression on every request.
 	regexes := &sync.Map{}
-	val := validator.NewValidatorFromV3Model(model, config.WithoutSecurityValidation(), config.WithRegexCache(regexes))
+	val := validator.NewValidatorFromV3Model(model, config.WithoutSecurityValidation(), config.WithRegexCache(regexes),
+		config.WithoutRequestBodyValidation())
 	val.SetDocument(parsed)
 	if ok, verrs := val.ValidateDocument(); !ok {
 		val.Release()
@@ -115,9 +128,26 @@ func compile(file string, data []byte) (*document, error) {
 		validator: val,
 		allow:     map[*v3.PathItem]string{},
 		bases:     basePaths(model.Servers),
+		bodies:    map[*v3.MediaType]*bodySchema{},
+		params:    map[*v3.Operation]bool{},
+		library:   requests.NewRequestBodyValidator(model, config.WithoutSecurityValidation(), config.WithRegexCache(regexes)),
 	}
+	version := helpers.VersionToFloat(model.Version)
 	for _, item := range model.Paths.PathItems.FromOldest() {
 		d.allow[item] = allowHeader(item)
+		for _, op := range item.GetOperations().FromOldest() {
+			d.params[op] = len(op.Parameters) > 0 || len(item.Parameters) > 0
+			if op.RequestBody == nil || op.RequestBody.Content == nil {
+				continue
+			}
+			for name, mt := range op.RequestBody.Content.FromOldest() {
+				if mt.Schema != nil && containsJSON(name) {
+					if s := compileBody(mt.Schema.Schema(), version); s != nil {
+						d.bodies[mt] = s
+					}
+				}
+			}
+		}
 	}
 	return d, nil
 }

@@ -61,11 +61,64 @@ func (o *OpenAPI) validateRequest(r *http.Request, route *router.Route) (*gatewa
 		defer restoreBody(r, body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	ok, verrs := o.doc.validator.ValidateHttpRequestSyncWithPathItem(r, route.PathItem, route.Path)
-	if ok {
+	var errs []fieldError
+	if o.doc.params[route.Operation] {
+		if ok, verrs := o.doc.validator.ValidateHttpRequestSyncWithPathItem(r, route.PathItem, route.Path); !ok {
+			errs = fieldErrors(verrs)
+		}
+	}
+	if len(errs) < maxErrors {
+		bodyErrs := o.doc.validateBody(r, route, body)
+		errs = append(errs, bodyErrs[:min(len(bodyErrs), maxErrors-len(errs))]...)
+	}
+	if len(errs) == 0 {
 		return nil, gateway.Extra{}
 	}
-	return o.invalid, gateway.Extra{Body: invalidBody(fieldErrors(verrs))}
+	return o.invalid, gateway.Extra{Body: invalidBody(errs)}
+}
+
+// validateBody checks the request body against the operation. A JSON body
+// whose schema compileBody covered is checked by its bodySchema; any other
+// body, and a JSON body that repeats a key, by the library.
+func (d *document) validateBody(r *http.Request, route *router.Route, body []byte) []fieldError {
+	op := route.Operation
+	if op == nil || op.RequestBody == nil {
+		return nil
+	}
+	ct := r.Header.Get("Content-Type")
+	var s *bodySchema
+	if ct != "" && containsJSON(ct) {
+		if mt, ok := helpers.FindMediaType(op.RequestBody.Content, ct); ok {
+			s = d.bodies[mt]
+		}
+	}
+	if s != nil {
+		if len(body) == 0 {
+			if op.RequestBody.Required != nil && *op.RequestBody.Required {
+				return []fieldError{{Pointer: "/body", Reason: "is required"}}
+			}
+			return nil
+		}
+		errs, undecided := s.validate(body)
+		if !undecided {
+			return errs
+		}
+	}
+	if ok, verrs := d.library.ValidateRequestBodyWithPathItem(r, route.PathItem, route.Path); !ok {
+		return fieldErrors(verrs)
+	}
+	return nil
+}
+
+// containsJSON reports whether a media type names JSON, as the library
+// decides which bodies to decode as JSON: it contains "json", in any case.
+func containsJSON(ct string) bool {
+	for i := 0; i+4 <= len(ct); i++ {
+		if (ct[i]|0x20) == 'j' && (ct[i+1]|0x20) == 's' && (ct[i+2]|0x20) == 'o' && (ct[i+3]|0x20) == 'n' {
+			return true
+		}
+	}
+	return false
 }
 
 // restoreBody gives the upstream the body that was read, whatever the
