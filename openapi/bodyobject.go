@@ -1,6 +1,7 @@
 package openapi
 
 import (
+	"bytes"
 	"math/bits"
 	"strings"
 	"unsafe"
@@ -143,14 +144,28 @@ func skipValue(d []byte, i int) int {
 // holds an escape.
 func stringEnd(d []byte, i int) (int, bool) {
 	escaped := false
-	for j := i + 1; j < len(d); j++ {
-		switch d[j] {
-		case '\\':
-			escaped = true
-			j++
-		case '"':
-			return j + 1, escaped
+	for j := i + 1; j < len(d); {
+		q := bytes.IndexByte(d[j:], '"')
+		if q < 0 {
+			return len(d), escaped
 		}
+		q += j
+		// The quote ends the string unless an odd run of backslashes
+		// precedes it.
+		k := q
+		for k > j && d[k-1] == '\\' {
+			k--
+		}
+		if k < q {
+			escaped = true
+		}
+		if (q-k)%2 == 0 {
+			if !escaped && bytes.IndexByte(d[j:q], '\\') >= 0 {
+				escaped = true
+			}
+			return q + 1, escaped
+		}
+		j = q + 1
 	}
 	return len(d), escaped
 }

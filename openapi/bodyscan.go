@@ -205,6 +205,12 @@ func (sc *scanner) after(i int, closer byte) (int, bool) {
 func (sc *scanner) str(i int) (end int, escaped, nonASCII bool) {
 	d := sc.data
 	for j := i + 1; j < len(d); j++ {
+		for j < len(d) && plainByte[d[j]] {
+			j++
+		}
+		if j == len(d) {
+			break
+		}
 		switch c := d[j]; {
 		case c == '"':
 			return j + 1, escaped, nonASCII
@@ -232,6 +238,15 @@ func (sc *scanner) str(i int) (end int, escaped, nonASCII bool) {
 	}
 	return -1, false, false
 }
+
+// plainByte marks the bytes a string holds as they are: not a quote, a
+// backslash, a control character or a byte beyond ASCII.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
