@@ -19,6 +19,8 @@ import (
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/pb33f/libopenapi-validator/config"
 	liberrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/helpers"
+	"github.com/pb33f/libopenapi-validator/requests"
 	"github.com/pb33f/libopenapi-validator/router"
 	"github.com/pb33f/libopenapi/datamodel"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
@@ -33,10 +35,19 @@ var documents = caddy.NewUsagePool()
 // matches requests to operations, and the validator with every schema
 // compiled. It is immutable and safe for concurrent use.
 type document struct {
-	file      string
-	model     *v3.Document
-	router    router.Router
+	file   string
+	model  *v3.Document
+	router router.Router
+	// validator checks parameters (not bodies), responses and the document.
 	validator validator.Validator
+	// bodies holds the request body schemas compiled by compileBody, by
+	// media type; a JSON media type missing here goes to library.
+	bodies map[*v3.MediaType]*bodySchema
+	// params holds the operations that declare parameters, on the operation
+	// or its path item: the others have none to validate (strict mode is
+	// off, so undeclared ones pass).
+	params  map[*v3.Operation]bool
+	library requests.RequestBodyValidator
 	// allow is the Allow header of each path item: its methods.
 	allow map[*v3.PathItem]string
 	// bases are the base paths of the document's servers, without a trailing
@@ -47,6 +58,7 @@ type document struct {
 // Destruct releases the validator's caches once no config uses the document.
 func (d *document) Destruct() error {
 	d.validator.Release()
+	d.library.Release()
 	d.router.Release()
 	return nil
 }
@@ -65,7 +77,7 @@ func loadDocument(file string) (doc *document, key string, err error) {
 	sum := sha256.Sum256(data)
 	key = abs + "#" + hex.EncodeToString(sum[:])
 	v, _, err := documents.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return compile(abs, data)
+		return compile(abs, data, true)
 	})
 	if err != nil {
 		return nil, "", err
@@ -75,8 +87,9 @@ func loadDocument(file string) (doc *document, key string, err error) {
 
 // compile parses, checks and compiles a document. Its errors name the file
 // and, for a document that breaks the OpenAPI schema, the JSON pointer of the
-// first offending node.
-func compile(file string, data []byte) (*document, error) {
+// first offending node. Only tests skip the check (check false), to run
+// real documents that the check refuses for a detail.
+func compile(file string, data []byte, check bool) (*document, error) {
 	cfg := &datamodel.DocumentConfiguration{
 		BasePath:            filepath.Dir(file),
 		SpecFilePath:        filepath.Base(file),
@@ -98,9 +111,10 @@ func compile(file string, data []byte) (*document, error) {
 	// Without a regex cache the validator compiles a path template's
 	// expression on every request.
 	regexes := &sync.Map{}
-	val := validator.NewValidatorFromV3Model(model, config.WithoutSecurityValidation(), config.WithRegexCache(regexes))
+	val := validator.NewValidatorFromV3Model(model, config.WithoutSecurityValidation(), config.WithRegexCache(regexes),
+		config.WithoutRequestBodyValidation())
 	val.SetDocument(parsed)
-	if ok, verrs := val.ValidateDocument(); !ok {
+	if ok, verrs := val.ValidateDocument(); check && !ok {
 		val.Release()
 		return nil, fmt.Errorf("openapi document %s: %s", file, documentError(verrs))
 	}
@@ -115,11 +129,34 @@ func compile(file string, data []byte) (*document, error) {
 		validator: val,
 		allow:     map[*v3.PathItem]string{},
 		bases:     basePaths(model.Servers),
+		bodies:    map[*v3.MediaType]*bodySchema{},
+		params:    map[*v3.Operation]bool{},
+		library:   requests.NewRequestBodyValidator(model, config.WithoutSecurityValidation(), config.WithRegexCache(regexes)),
 	}
-	for _, item := range model.Paths.PathItems.FromOldest() {
-		d.allow[item] = allowHeader(item)
-	}
+	d.index()
 	return d, nil
+}
+
+// index builds, for each path item and operation, the Allow header, whether
+// it has parameters, and its compiled JSON request body schemas.
+func (d *document) index() {
+	version := helpers.VersionToFloat(d.model.Version)
+	for _, item := range d.model.Paths.PathItems.FromOldest() {
+		d.allow[item] = allowHeader(item)
+		for _, op := range item.GetOperations().FromOldest() {
+			d.params[op] = len(op.Parameters) > 0 || len(item.Parameters) > 0
+			if op.RequestBody == nil || op.RequestBody.Content == nil {
+				continue
+			}
+			for name, mt := range op.RequestBody.Content.FromOldest() {
+				if mt.Schema != nil && containsJSON(name) {
+					if s := compileBody(mt.Schema.Schema(), version); s != nil {
+						d.bodies[mt] = s
+					}
+				}
+			}
+		}
+	}
 }
 
 // firstError unwraps a joined error to its first part: libopenapi joins

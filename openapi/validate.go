@@ -11,6 +11,8 @@ import (
 	liberrors "github.com/pb33f/libopenapi-validator/errors"
 	"github.com/pb33f/libopenapi-validator/helpers"
 	"github.com/pb33f/libopenapi-validator/router"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+	"github.com/pb33f/libopenapi/orderedmap"
 
 	"github.com/apigate/caddy-apigate/internal/gateway"
 )
@@ -46,32 +48,152 @@ type invalidProblem struct {
 func (o *OpenAPI) validateRequest(r *http.Request, route *router.Route) (*gateway.Answer, gateway.Extra) {
 	var body []byte
 	if r.Body != nil && r.Body != http.NoBody {
-		if r.ContentLength > o.MaxBody {
-			return o.tooLarge, gateway.Extra{}
-		}
+		var tooLarge bool
 		var err error
-		body, err = io.ReadAll(io.LimitReader(r.Body, o.MaxBody+1))
-		if int64(len(body)) > o.MaxBody {
+		body, tooLarge, err = readBody(r, o.MaxBody)
+		if tooLarge {
 			return o.tooLarge, gateway.Extra{}
 		}
 		if err != nil {
 			return o.invalid, gateway.Extra{Body: invalidBody([]fieldError{{Pointer: "/body", Reason: "the body could not be read"}})}
 		}
-		_ = r.Body.Close()
-		defer restoreBody(r, body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		defer setBody(r, body)
 	}
-	ok, verrs := o.doc.validator.ValidateHttpRequestSyncWithPathItem(r, route.PathItem, route.Path)
-	if ok {
+	var errs []fieldError
+	if o.doc.params[route.Operation] {
+		if ok, verrs := o.doc.validator.ValidateHttpRequestSyncWithPathItem(r, route.PathItem, route.Path); !ok {
+			errs = fieldErrors(verrs)
+		}
+	}
+	if len(errs) < maxErrors {
+		bodyErrs := o.doc.validateBody(r, route, body)
+		errs = append(errs, bodyErrs[:min(len(bodyErrs), maxErrors-len(errs))]...)
+	}
+	if len(errs) == 0 {
 		return nil, gateway.Extra{}
 	}
-	return o.invalid, gateway.Extra{Body: invalidBody(fieldErrors(verrs))}
+	return o.invalid, gateway.Extra{Body: invalidBody(errs)}
 }
 
-// restoreBody gives the upstream the body that was read, whatever the
-// validator did with r.Body.
-func restoreBody(r *http.Request, body []byte) {
-	r.Body = io.NopCloser(bytes.NewReader(body))
+// validateBody checks the request body against the operation. A JSON body
+// whose schema compileBody covered is checked by its bodySchema; any other
+// body, and a JSON body that repeats a key, by the library.
+func (d *document) validateBody(r *http.Request, route *router.Route, body []byte) []fieldError {
+	op := route.Operation
+	if op == nil || op.RequestBody == nil {
+		return nil
+	}
+	ct := r.Header.Get("Content-Type")
+	var s *bodySchema
+	if ct != "" && containsJSON(ct) {
+		s = d.bodies[findMediaType(op.RequestBody.Content, ct)]
+	}
+	if s != nil {
+		if len(body) == 0 {
+			if op.RequestBody.Required != nil && *op.RequestBody.Required {
+				return []fieldError{{Pointer: "/body", Reason: "is required"}}
+			}
+			return nil
+		}
+		errs, undecided := s.validate(body)
+		if !undecided {
+			return errs
+		}
+	}
+	setBody(r, body)
+	if ok, verrs := d.library.ValidateRequestBodyWithPathItem(r, route.PathItem, route.Path); !ok {
+		return fieldErrors(verrs)
+	}
+	return nil
+}
+
+// findMediaType finds the media type of content that ct selects, as the
+// library does; a plain lowercase type/subtype is looked up without parsing.
+func findMediaType(content *orderedmap.Map[string, *v3.MediaType], ct string) *v3.MediaType {
+	if plainMediaType(ct) {
+		if mt, ok := content.Get(ct); ok {
+			return mt
+		}
+	}
+	mt, _ := helpers.FindMediaType(content, ct)
+	return mt
+}
+
+// plainMediaType reports whether ct is a type/subtype of lowercase token
+// characters, which mime.ParseMediaType returns unchanged.
+func plainMediaType(ct string) bool {
+	slash := strings.IndexByte(ct, '/')
+	if slash <= 0 || slash == len(ct)-1 {
+		return false
+	}
+	for i := 0; i < len(ct); i++ {
+		c := ct[i]
+		if i != slash && !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("!#$&^_.+-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// containsJSON reports whether a media type names JSON, as the library
+// decides which bodies to decode as JSON: it contains "json", in any case.
+func containsJSON(ct string) bool {
+	for i := 0; i+4 <= len(ct); i++ {
+		if (ct[i]|0x20) == 'j' && (ct[i+1]|0x20) == 's' && (ct[i+2]|0x20) == 'o' && (ct[i+3]|0x20) == 'n' {
+			return true
+		}
+	}
+	return false
+}
+
+// readBody reads r's body whole when it has at most max bytes. A body of
+// known length is read into one buffer of that length. A larger body is
+// left readable as it came (report mode passes it on).
+func readBody(r *http.Request, max int64) (body []byte, tooLarge bool, err error) {
+	if r.ContentLength > max {
+		return nil, true, nil
+	}
+	if r.ContentLength >= 0 {
+		body = make([]byte, r.ContentLength)
+		if _, err = io.ReadFull(r.Body, body); err != nil {
+			return nil, false, err
+		}
+		var one [1]byte
+		if n, _ := r.Body.Read(one[:]); n == 0 {
+			_ = r.Body.Close()
+			return body, false, nil
+		}
+		body = append(body, one[0]) // more than announced: read on
+	}
+	rest, err := io.ReadAll(io.LimitReader(r.Body, max+1-int64(len(body))))
+	body = append(body, rest...)
+	if int64(len(body)) > max {
+		r.Body = readCloser{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	_ = r.Body.Close()
+	return body, false, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// replayBody is a body read whole, given back to the upstream.
+type replayBody struct{ bytes.Reader }
+
+func (*replayBody) Close() error { return nil }
+
+// setBody gives r the body that was read, whatever the library did with
+// r.Body: the upstream gets the same bytes.
+func setBody(r *http.Request, body []byte) {
+	rb := &replayBody{}
+	rb.Reset(body)
+	r.Body = rb
 	r.ContentLength = int64(len(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 }
