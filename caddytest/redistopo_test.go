@@ -24,9 +24,7 @@ type RedisCluster struct {
 // every slot covered, and waits until each says the cluster is ok.
 func StartRedisCluster(t testing.TB) *RedisCluster {
 	t.Helper()
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		t.Skip("redis-cli is not installed")
-	}
+	needCommand(t, "redis-cli")
 	c := &RedisCluster{}
 	create := []string{"--cluster", "create"}
 	for range 3 {
