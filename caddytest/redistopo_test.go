@@ -109,6 +109,10 @@ func checkRedisTopology(t *testing.T, url string) {
 	checkLockoutShared(t, url)
 }
 
+func TestRedisSingleServerTopology(t *testing.T) {
+	checkRedisTopology(t, StartRedis(t).URL())
+}
+
 func TestRedisClusterTopology(t *testing.T) {
 	checkRedisTopology(t, StartRedisCluster(t).URL())
 }
