@@ -26,7 +26,7 @@ type App struct {
 	// Redis is the URL of a Redis server (redis://[user:password@]host:port/db,
 	// or rediss:// for TLS; redis+sentinel://host:port,host:port/mastername
 	// for Sentinel; several addresses, redis://host:port,host:port, for a Redis
-	// Cluster; Valkey alike) that coordinates a cluster of gateways: shared rate
+	// Cluster; Valkey is expected to work alike, untested) that coordinates a cluster of gateways: shared rate
 	// limits and lockouts, key changes propagated within a second, scheduled
 	// events sent once. Default: none; everything runs embedded in this instance.
 	// Redis holds nothing that cannot be rebuilt: keys live in Caddy's storage.

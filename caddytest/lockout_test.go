@@ -89,20 +89,40 @@ func checkLockoutShared(t *testing.T, url string) {
 	global := "api_gateway {\n\t\tredis " + url + "\n\t}"
 	a := StartGateway(t, lockoutSite, GatewayOptions{}, "{GLOBAL}", global)
 	b := StartGateway(t, lockoutSite, GatewayOptions{Storage: a.Storage}, "{GLOBAL}", global)
+	checkLockoutBetween(t, "/", a, b)
+}
+
+// checkLockoutBetween: failures at path (api_auth with lockout 3/1m 2s) on
+// gateways a and b add up to one lockout, which both apply, logged once; it
+// waits for the lockout to end.
+func checkLockoutBetween(t *testing.T, path string, a, b *Gateway) {
+	t.Helper()
 	bad := map[string]string{"X-API-Key": "agk_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}
 	// Failures on both gateways add up.
 	for i, g := range []*Gateway{a, b, a} {
-		if status, _, _ := g.Do("GET", "/", bad, ""); status != 401 {
+		if status, _, _ := g.Do("GET", path, bad, ""); status != 401 {
 			t.Fatalf("failed login %d: %d", i+1, status)
 		}
 	}
 	for _, g := range []*Gateway{a, b} {
-		if status, _, _ := g.Do("GET", "/", nil, ""); status != http.StatusTooManyRequests {
+		if status, _, _ := g.Do("GET", path, nil, ""); status != http.StatusTooManyRequests {
 			t.Fatalf("not locked out on every gateway: %d", status)
 		}
 	}
+	// One lockout, one auth.lockout: from the gateway whose failure locked.
+	lockouts := func() int {
+		n := 0
+		for _, g := range []*Gateway{a, b} {
+			n += strings.Count(readFile(filepath.Join(g.Dir, "caddy.log")), "client locked out after failed authentications")
+		}
+		return n
+	}
+	Eventually(t, 10*time.Second, "the lockout logged", func() bool { return lockouts() >= 1 })
+	if n := lockouts(); n != 1 {
+		t.Fatalf("the lockout logged %d times across two gateways", n)
+	}
 	Eventually(t, 10*time.Second, "lockout expiry", func() bool {
-		status, _, _ := b.Do("GET", "/", nil, "")
+		status, _, _ := b.Do("GET", path, nil, "")
 		return status == 401
 	})
 }

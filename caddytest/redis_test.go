@@ -27,22 +27,26 @@ type Redis struct {
 // except in CI (CI=true), where a missing part is a failure.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not installed (scripts/test.sh installs it)")
-		}
-		t.Skip("redis-server is not installed: run scripts/test.sh, which installs it")
-	}
 	return startRedisWith(t, "")
+}
+
+// needCommand skips the test when the command name is not on the PATH, or
+// fails it in CI (CI=true), where a missing part is a failure.
+func needCommand(t testing.TB, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed (scripts/test.sh installs it)", name)
+		}
+		t.Skipf("%s is not installed: run scripts/test.sh, which installs it", name)
+	}
 }
 
 // startRedisWith starts redis-server with a config file (none when empty)
 // and more arguments.
 func startRedisWith(t testing.TB, conf string, args ...string) *Redis {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server is not installed: run scripts/test.sh, which installs it")
-	}
+	needCommand(t, "redis-server")
 	r := &Redis{t: t, Port: freePort(t), conf: conf, args: args, dir: t.TempDir()}
 	r.Addr = fmt.Sprintf("127.0.0.1:%d", r.Port)
 	r.start()

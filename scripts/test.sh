@@ -6,7 +6,8 @@
 # 6 of fuzzing.
 #
 # Needs Go and a C compiler (the race detector uses cgo). Installs redis-server
-# when it is missing (as root, via apt-get); elsewhere, install it yourself.
+# and redis-cli (Debian's redis-tools, which the Redis Cluster test uses) when
+# either is missing (as root, via apt-get); elsewhere, install them yourself.
 #
 #   FUZZ_TIME=4s   how long each fuzz target runs (0 skips fuzzing)
 #   RACE=0         run the tests without the race detector (no C compiler)
@@ -24,13 +25,13 @@ part() { # part NAME: ends the previous part with its duration, starts NAME
 	return 0
 }
 
-if ! command -v redis-server >/dev/null 2>&1; then
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-		echo "installing redis-server"
+		echo "installing redis-server and redis-tools"
 		apt-get update -qq >/dev/null
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
 	else
-		echo "redis-server is missing: install it (apt-get install redis-server)" >&2
+		echo "redis-server or redis-cli is missing: install them (apt-get install redis-server redis-tools)" >&2
 		[ "${CI:-}" = true ] && exit 1
 	fi
 fi

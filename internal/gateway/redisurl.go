@@ -24,7 +24,8 @@ var errRedisURL = errors.New("redis: the URL is not valid (want redis://[user:pa
 //	redis://[user:password@]host:port,host:port,...  a Redis Cluster, from these nodes
 //	redis+cluster://[user:password@]host:port       a Redis Cluster, from one node
 //
-// Valkey answers the same URLs. Query parameters are go-redis's options
+// Valkey speaks the same protocol and is expected to answer the same URLs (not
+// tested by this project's CI). Query parameters are go-redis's options
 // (dial_timeout=2s, ...).
 func universalClient(raw string) (redis.UniversalClient, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
