@@ -109,12 +109,12 @@ func (r *report) markdown(out io.Writer) {
 	}
 	fmt.Fprintf(out, "- Load: %d keep-alive workers; per variant 1 warm-up round, then %d counted %s of %s; req/s is the median over rounds, latency over every counted 200\n\n",
 		r.Concurrency, r.Rounds, rounds, r.Duration)
-	fmt.Fprintln(out, "| variant | in front of the upstream | req/s | spread | p50 ms | p99 ms | errors | vs baseline | target | verdict |")
-	fmt.Fprintln(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	fmt.Fprintln(out, "| variant | in front of the upstream | req/s | spread | p50 ms | p99 ms | errors | Caddy CPU µs/req | vs baseline | target | verdict |")
+	fmt.Fprintln(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 	for _, res := range r.Results {
 		about := aboutOf(res.Variant)
 		if res.Failure != "" {
-			fmt.Fprintf(out, "| `%s` | %s | - | - | - | - | - | - | %s | %s |\n", res.Variant, about, fmtTarget(res.Target), res.Verdict)
+			fmt.Fprintf(out, "| `%s` | %s | - | - | - | - | - | - | - | %s | %s |\n", res.Variant, about, fmtTarget(res.Target), res.Verdict)
 			continue
 		}
 		ratio := "-"
@@ -124,8 +124,8 @@ func (r *report) markdown(out io.Writer) {
 				ratio += " (vs `" + res.Baseline + "`)"
 			}
 		}
-		fmt.Fprintf(out, "| `%s` | %s | %.0f | %s | %.2f | %.2f | %d | %s | %s | %s |\n",
-			res.Variant, about, res.RPS, spread(res.RoundsRPS), res.P50Ms, res.P99Ms, res.Errors, ratio, fmtTarget(res.Target), res.Verdict)
+		fmt.Fprintf(out, "| `%s` | %s | %.0f | %s | %.2f | %.2f | %d | %s | %s | %s | %s |\n",
+			res.Variant, about, res.RPS, spread(res.RoundsRPS), res.P50Ms, res.P99Ms, res.Errors, caddyCPU(r, res), ratio, fmtTarget(res.Target), res.Verdict)
 	}
 	for _, res := range r.Results {
 		switch {
@@ -135,6 +135,26 @@ func (r *report) markdown(out io.Writer) {
 			fmt.Fprintf(out, "\n`%s` had %d errors, the first: %s\n", res.Variant, res.Errors, oneLine(res.FirstError))
 		}
 	}
+}
+
+// caddyCPU is Caddy's CPU time per request and, for a variant with a
+// baseline, how much more (or less) than the baseline's: the cost of the
+// variant's handlers, steadier than req/s on a shared machine.
+func caddyCPU(r *report, res result) string {
+	if res.CaddyCPUMicros == nil {
+		return "-"
+	}
+	s := fmt.Sprintf("%.1f", *res.CaddyCPUMicros)
+	base := res.Baseline
+	if base == "" && res.Ratio != nil {
+		base = "plain"
+	}
+	for _, b := range r.Results {
+		if base != "" && b.Variant == base && b.Variant != res.Variant && b.CaddyCPUMicros != nil {
+			s += fmt.Sprintf(" (%+.1f)", *res.CaddyCPUMicros-*b.CaddyCPUMicros)
+		}
+	}
+	return s
 }
 
 // aboutOf returns what the named variant puts in front of the upstream.
