@@ -1,62 +1,45 @@
 package monitor
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/apigate/caddy-apigate/internal/gateway/gatewaytest"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 func TestMonitorCaddyfile(t *testing.T) {
-	tests := []struct {
-		in, want, err string
-	}{
-		{in: `api_monitor orders`, want: `{"route":"orders"}`},
-		{in: `api_monitor orders {
+	tests := []gatewaytest.CaddyfileCase{
+		{In: `api_monitor orders`, Want: `{"route":"orders"}`},
+		{In: `api_monitor orders {
 			window 1m
 			error_rate 5%
 			latency p99 800ms
 			min_requests 20
-		}`, want: `{"route":"orders","window":60000000000,"error_rate":0.05,"latency_percentile":99,"latency":800000000,"min_requests":20}`},
-		{in: "api_monitor orders {\n\tlatency p99.9 2s\n\terror_rate 0.5%\n}", want: `{"route":"orders","error_rate":0.005,"latency_percentile":99.9,"latency":2000000000}`},
-		{in: `api_monitor`, err: `want the route's name: api_monitor <name> { ... }, at Testfile:1`},
-		{in: `api_monitor "orders api"`, err: `route name "orders api"`},
-		{in: `api_monitor orders extra`, err: `wrong argument count`},
-		{in: "api_monitor orders {\n\terror_rate 140%\n}", err: `error_rate "140%": want a percentage above 0% and at most 100%, such as 5% or 0.5%, at Testfile:2`},
-		{in: "api_monitor orders {\n\terror_rate 0%\n}", err: `error_rate "0%"`},
-		{in: "api_monitor orders {\n\terror_rate 5\n}", err: `error_rate "5"`},
-		{in: "api_monitor orders {\n\terror_rate NaN%\n}", err: `error_rate "NaN%"`},
-		{in: "api_monitor orders {\n\n\tlatency p0 800ms\n}", err: `latency percentile "p0": want p followed by a number above 0 and below 100, such as p50, p99 or p99.9, at Testfile:3`},
-		{in: "api_monitor orders {\n\tlatency p100 800ms\n}", err: `latency percentile "p100"`},
-		{in: "api_monitor orders {\n\tlatency 99 800ms\n}", err: `latency percentile "99"`},
-		{in: "api_monitor orders {\n\tlatency p99 0s\n}", err: `latency "0s": want a positive duration`},
-		{in: "api_monitor orders {\n\tlatency p99\n}", err: `latency: want a percentile and a duration, such as latency p99 800ms, at Testfile:2`},
-		{in: "api_monitor orders {\n\twindow 0s\n}", err: `api_monitor: window 0s: want at least 1s, at Testfile:2`},
-		{in: "api_monitor orders {\n\twindow 500ms\n}", err: `window 500ms: want at least 1s`},
-		{in: "api_monitor orders {\n\twindow -1m\n}", err: `must not be negative, at Testfile:2`},
-		{in: "api_monitor orders {\n\tmin_requests 0\n}", err: `min_requests "0": want a whole number of at least 1, at Testfile:2`},
-		{in: "api_monitor orders {\n\tmin_requests many\n}", err: `min_requests "many"`},
-		{in: "api_monitor orders {\n\twindow 1m\n\twindow 2m\n}", err: `duplicate subdirective "window", at Testfile:3`},
-		{in: "api_monitor orders {\n\tthreshold 5%\n}", err: `unrecognized subdirective "threshold", at Testfile:2`},
+		}`, Want: `{"route":"orders","window":60000000000,"error_rate":0.05,"latency_percentile":99,"latency":800000000,"min_requests":20}`},
+		{In: "api_monitor orders {\n\tlatency p99.9 2s\n\terror_rate 0.5%\n}", Want: `{"route":"orders","error_rate":0.005,"latency_percentile":99.9,"latency":2000000000}`},
+		{In: `api_monitor`, Err: `want the route's name: api_monitor <name> { ... }, at Testfile:1`},
+		{In: `api_monitor "orders api"`, Err: `route name "orders api"`},
+		{In: `api_monitor orders extra`, Err: `wrong argument count`},
+		{In: "api_monitor orders {\n\terror_rate 140%\n}", Err: `error_rate "140%": want a percentage above 0% and at most 100%, such as 5% or 0.5%, at Testfile:2`},
+		{In: "api_monitor orders {\n\terror_rate 0%\n}", Err: `error_rate "0%"`},
+		{In: "api_monitor orders {\n\terror_rate 5\n}", Err: `error_rate "5"`},
+		{In: "api_monitor orders {\n\terror_rate NaN%\n}", Err: `error_rate "NaN%"`},
+		{In: "api_monitor orders {\n\n\tlatency p0 800ms\n}", Err: `latency percentile "p0": want p followed by a number above 0 and below 100, such as p50, p99 or p99.9, at Testfile:3`},
+		{In: "api_monitor orders {\n\tlatency p100 800ms\n}", Err: `latency percentile "p100"`},
+		{In: "api_monitor orders {\n\tlatency 99 800ms\n}", Err: `latency percentile "99"`},
+		{In: "api_monitor orders {\n\tlatency p99 0s\n}", Err: `latency "0s": want a positive duration`},
+		{In: "api_monitor orders {\n\tlatency p99\n}", Err: `latency: want a percentile and a duration, such as latency p99 800ms, at Testfile:2`},
+		{In: "api_monitor orders {\n\twindow 0s\n}", Err: `api_monitor: window 0s: want at least 1s, at Testfile:2`},
+		{In: "api_monitor orders {\n\twindow 500ms\n}", Err: `window 500ms: want at least 1s`},
+		{In: "api_monitor orders {\n\twindow -1m\n}", Err: `must not be negative, at Testfile:2`},
+		{In: "api_monitor orders {\n\tmin_requests 0\n}", Err: `min_requests "0": want a whole number of at least 1, at Testfile:2`},
+		{In: "api_monitor orders {\n\tmin_requests many\n}", Err: `min_requests "many"`},
+		{In: "api_monitor orders {\n\twindow 1m\n\twindow 2m\n}", Err: `duplicate subdirective "window", at Testfile:3`},
+		{In: "api_monitor orders {\n\tthreshold 5%\n}", Err: `unrecognized subdirective "threshold", at Testfile:2`},
 	}
-	for _, tt := range tests {
-		var m Monitor
-		err := m.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.in))
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("%q: error %v, want %q", tt.in, err, tt.err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%q: %v", tt.in, err)
-			continue
-		}
-		if got, _ := json.Marshal(m); string(got) != tt.want {
-			t.Errorf("%q: %s, want %s", tt.in, got, tt.want)
-		}
-	}
+	gatewaytest.CaddyfileTable(t, tests, func() caddyfile.Unmarshaler { return new(Monitor) })
 }
 
 func TestMonitorValidate(t *testing.T) {
