@@ -47,7 +47,7 @@ type invalidProblem struct {
 // MaxBody (413 beyond it) and put back for the upstream.
 func (o *OpenAPI) validateRequest(r *http.Request, route *router.Route) (*gateway.Answer, gateway.Extra) {
 	var body []byte
-	if r.Body != nil && r.Body != http.NoBody {
+	if hasBody(r) {
 		var tooLarge bool
 		var err error
 		body, tooLarge, err = readBody(r, o.MaxBody)
@@ -73,6 +73,16 @@ func (o *OpenAPI) validateRequest(r *http.Request, route *router.Route) (*gatewa
 		return nil, gateway.Extra{}
 	}
 	return o.invalid, gateway.Extra{Body: invalidBody(errs)}
+}
+
+// hasBody reports whether r may carry a body. Caddy wraps even an empty
+// body in its own reader, so r.Body is never http.NoBody there: a request
+// that announces a length of 0 and no transfer coding has none.
+func hasBody(r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody {
+		return false
+	}
+	return r.ContentLength != 0 || len(r.TransferEncoding) > 0
 }
 
 // validateBody checks the request body against the operation. A JSON body
