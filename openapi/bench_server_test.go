@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // The request of the openapi_get variant of `go run ./bench`, as Caddy's
@@ -66,5 +68,25 @@ func BenchmarkServerGetRequestOnly(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = serverGetRequest()
+	}
+}
+
+// TestEmptyBodyNotRead: Caddy's reader around an empty body, announced with
+// length 0, is handed on as it came, never read and replaced.
+func TestEmptyBodyNotRead(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "openapi.json")
+	if err := os.WriteFile(file, []byte(serverGetDoc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := provisioned(t, &OpenAPI{File: file, ValidateRequest: true})
+	r := serverGetRequest()
+	var seen io.ReadCloser
+	next := caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error { seen = r.Body; return nil })
+	w := &discard{h: http.Header{}}
+	if err := o.ServeHTTP(w, r, next); err != nil || w.code != 0 {
+		t.Fatalf("the request does not pass: %d %v", w.code, err)
+	}
+	if _, ok := seen.(serverBody); !ok {
+		t.Fatalf("the upstream got a %T, want the server's own body", seen)
 	}
 }

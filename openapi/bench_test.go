@@ -30,6 +30,7 @@ func benchServe(b *testing.B, o *OpenAPI, method, target string, body []byte, id
 	rd := bytes.NewReader(body)
 	if body != nil {
 		r.Body = nopCloser2{bytes.NewReader(body)}
+		r.ContentLength = int64(len(body))
 	}
 	if err := o.ServeHTTP(w, r, passNext); err != nil || w.code != 0 {
 		b.Fatalf("the request does not pass: %d %v", w.code, err)

@@ -277,6 +277,12 @@ func (c *bodyCheck) str(s *bodySchema, i int) (int, bool) {
 	} else if len(raw) > 0 {
 		v = unsafe.String(&raw[0], len(raw))
 	}
+	return end, c.strValue(s, v)
+}
+
+// strValue checks a decoded string against enum, minLength, maxLength and
+// pattern.
+func (c *bodyCheck) strValue(s *bodySchema, v string) bool {
 	ok := c.enum(s, v)
 	if s.minLength >= 0 || s.maxLength >= 0 {
 		n := utf8.RuneCountInString(v)
@@ -293,7 +299,7 @@ func (c *bodyCheck) str(s *bodySchema, i int) (int, bool) {
 		c.fail("does not match the pattern")
 		ok = false
 	}
-	return end, ok
+	return ok
 }
 
 // decodeString decodes a JSON string's content as encoding/json does (it

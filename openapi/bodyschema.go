@@ -78,17 +78,8 @@ var annotations = map[string]bool{
 // compiles it. It returns nil when the schema uses a keyword the compiler
 // does not cover: the library validates such bodies.
 func compileBody(schema *base.Schema, version float32) *bodySchema {
-	if schema == nil || schema.GoLow() == nil {
-		return nil
-	}
-	rendered, err := schema_validation.RenderSchemaForValidation(schema, schema_validation.SchemaValidationPurposeRequestBody)
-	if err != nil || rendered == nil || len(rendered.RenderedJSON) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(rendered.RenderedJSON))
-	dec.UseNumber()
-	var raw any
-	if dec.Decode(&raw) != nil {
+	raw, ok := renderSchema(schema, schema_validation.SchemaValidationPurposeRequestBody)
+	if !ok {
 		return nil
 	}
 	s, err := compileNode(raw, version < 3.05, 0)
@@ -96,6 +87,22 @@ func compileBody(schema *base.Schema, version float32) *bodySchema {
 		return nil
 	}
 	return s
+}
+
+// renderSchema renders schema as the library does for purpose, decoded
+// with its numbers kept as written.
+func renderSchema(schema *base.Schema, purpose schema_validation.SchemaValidationPurpose) (any, bool) {
+	if schema == nil || schema.GoLow() == nil {
+		return nil, false
+	}
+	rendered, err := schema_validation.RenderSchemaForValidation(schema, purpose)
+	if err != nil || rendered == nil || len(rendered.RenderedJSON) == 0 {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(rendered.RenderedJSON))
+	dec.UseNumber()
+	var raw any
+	return raw, dec.Decode(&raw) == nil
 }
 
 // compileNode compiles one schema. It is one algorithm: a switch over the

@@ -46,8 +46,20 @@ type document struct {
 	// params holds the operations that declare parameters, on the operation
 	// or its path item: the others have none to validate (strict mode is
 	// off, so undeclared ones pass).
-	params  map[*v3.Operation]bool
+	params map[*v3.Operation]bool
+	// plans validates the parameters of the operations whose parameters
+	// compileParams covered; the others go to validator.
+	plans   map[*v3.Operation]*paramPlan
 	library requests.RequestBodyValidator
+	// trie matches plain request paths; nil when a template is not one it
+	// holds, and the library's router matches every request.
+	trie *pathTrie
+	// trieComplete: the trie holds every template, and a path it misses
+	// is not in the document.
+	trieComplete bool
+	// libBases are the base paths the library's router strips: each
+	// server's non-empty URL path.
+	libBases []string
 	// allow is the Allow header of each path item: its methods.
 	allow map[*v3.PathItem]string
 	// bases are the base paths of the document's servers, without a trailing
@@ -131,8 +143,10 @@ func compile(file string, data []byte, check bool) (*document, error) {
 		bases:     basePaths(model.Servers),
 		bodies:    map[*v3.MediaType]*bodySchema{},
 		params:    map[*v3.Operation]bool{},
+		plans:     map[*v3.Operation]*paramPlan{},
 		library:   requests.NewRequestBodyValidator(model, config.WithoutSecurityValidation(), config.WithRegexCache(regexes)),
 	}
+	d.trie, d.trieComplete = buildTrie(model)
 	d.index()
 	return d, nil
 }
@@ -141,10 +155,20 @@ func compile(file string, data []byte, check bool) (*document, error) {
 // it has parameters, and its compiled JSON request body schemas.
 func (d *document) index() {
 	version := helpers.VersionToFloat(d.model.Version)
-	for _, item := range d.model.Paths.PathItems.FromOldest() {
+	for _, srv := range d.model.Servers {
+		if srv != nil {
+			if b := libraryBase(srv.URL); b != "" {
+				d.libBases = append(d.libBases, b)
+			}
+		}
+	}
+	for template, item := range d.model.Paths.PathItems.FromOldest() {
 		d.allow[item] = allowHeader(item)
 		for _, op := range item.GetOperations().FromOldest() {
 			d.params[op] = len(op.Parameters) > 0 || len(item.Parameters) > 0
+			if d.params[op] {
+				d.plans[op] = compileParams(item, op, template)
+			}
 			if op.RequestBody == nil || op.RequestBody.Content == nil {
 				continue
 			}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/pb33f/libopenapi-validator/router"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
 	"github.com/apigate/caddy-apigate/internal/gateway"
@@ -157,28 +156,25 @@ func (o *OpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // check matches r to its operation and applies the rules in order: the
 // operation exists, the caller holds its scopes, the request matches it. It
 // returns the route (nil for no operation) and the refusal, if any.
-func (o *OpenAPI) check(r *http.Request) (*router.Route, *gateway.Answer, gateway.Extra) {
-	route, err := o.doc.router.FindRoute(r)
-	if route != nil && !o.doc.onBase(r.URL.EscapedPath(), route.RequestPath) {
-		return nil, o.notFound, gateway.Extra{}
-	}
+func (o *OpenAPI) check(r *http.Request) (*matched, *gateway.Answer, gateway.Extra) {
+	m, err := o.doc.match(r)
 	if err != nil {
-		if errors.Is(err, router.ErrMethodNotAllowed) && route != nil {
-			return nil, o.notAllowed, gateway.Extra{Header: []string{"Allow", o.doc.allow[route.PathItem]}}
+		if m != nil {
+			return nil, o.notAllowed, gateway.Extra{Header: []string{"Allow", o.doc.allow[m.PathItem]}}
 		}
 		return nil, o.notFound, gateway.Extra{}
 	}
 	if o.rules != nil {
-		if a := o.rules[route.Operation].refusal(gateway.IdentityFrom(r), o.noIdentity); a != nil {
-			return route, a, gateway.Extra{}
+		if a := o.rules[m.Operation].refusal(gateway.IdentityFrom(r), o.noIdentity); a != nil {
+			return m, a, gateway.Extra{}
 		}
 	}
 	if o.ValidateRequest {
-		if a, x := o.validateRequest(r, route); a != nil {
-			return route, a, x
+		if a, x := o.validateRequest(r, m); a != nil {
+			return m, a, x
 		}
 	}
-	return route, nil, gateway.Extra{}
+	return m, nil, gateway.Extra{}
 }
 
 // Interface guards

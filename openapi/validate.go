@@ -45,9 +45,10 @@ type invalidProblem struct {
 
 // validateRequest checks r against its operation. The body is read up to
 // MaxBody (413 beyond it) and put back for the upstream.
-func (o *OpenAPI) validateRequest(r *http.Request, route *router.Route) (*gateway.Answer, gateway.Extra) {
+func (o *OpenAPI) validateRequest(r *http.Request, m *matched) (*gateway.Answer, gateway.Extra) {
+	route := &m.Route
 	var body []byte
-	if r.Body != nil && r.Body != http.NoBody {
+	if hasBody(r) {
 		var tooLarge bool
 		var err error
 		body, tooLarge, err = readBody(r, o.MaxBody)
@@ -59,12 +60,7 @@ func (o *OpenAPI) validateRequest(r *http.Request, route *router.Route) (*gatewa
 		}
 		defer setBody(r, body)
 	}
-	var errs []fieldError
-	if o.doc.params[route.Operation] {
-		if ok, verrs := o.doc.validator.ValidateHttpRequestSyncWithPathItem(r, route.PathItem, route.Path); !ok {
-			errs = fieldErrors(verrs)
-		}
-	}
+	errs := o.doc.validateParams(r, m)
 	if len(errs) < maxErrors {
 		bodyErrs := o.doc.validateBody(r, route, body)
 		errs = append(errs, bodyErrs[:min(len(bodyErrs), maxErrors-len(errs))]...)
@@ -73,6 +69,35 @@ func (o *OpenAPI) validateRequest(r *http.Request, route *router.Route) (*gatewa
 		return nil, gateway.Extra{}
 	}
 	return o.invalid, gateway.Extra{Body: invalidBody(errs)}
+}
+
+// hasBody reports whether r may carry a body. Caddy wraps even an empty
+// body in its own reader, so r.Body is never http.NoBody there: a request
+// that announces a length of 0 and no transfer coding has none.
+func hasBody(r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody {
+		return false
+	}
+	return r.ContentLength != 0 || len(r.TransferEncoding) > 0
+}
+
+// validateParams checks r's parameters: by the operation's paramPlan when
+// the trie matched r and the library would list the same parameters (a
+// HEAD answered by GET lists only the path item's), else by the library.
+func (d *document) validateParams(r *http.Request, m *matched) []fieldError {
+	if !d.params[m.Operation] {
+		return nil
+	}
+	if plan := d.plans[m.Operation]; plan != nil && m.byTrie && plan.item == m.PathItem &&
+		(r.Method != http.MethodHead || m.PathItem.Head != nil) {
+		if errs, undecided := plan.validate(r, &m.values); !undecided {
+			return errs
+		}
+	}
+	if ok, verrs := d.validator.ValidateHttpRequestSyncWithPathItem(r, m.PathItem, m.Path); !ok {
+		return fieldErrors(verrs)
+	}
+	return nil
 }
 
 // validateBody checks the request body against the operation. A JSON body
