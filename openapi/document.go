@@ -35,7 +35,9 @@ var documents = caddy.NewUsagePool()
 // matches requests to operations, and the validator with every schema
 // compiled. It is immutable and safe for concurrent use.
 type document struct {
-	file   string
+	file string
+	// quoted lists the bare status codes read as strings ("line N: 204").
+	quoted []string
 	model  *v3.Document
 	router router.Router
 	// validator checks parameters (not bodies), responses and the document.
@@ -102,6 +104,7 @@ func loadDocument(file string) (doc *document, key string, err error) {
 // first offending node. Only tests skip the check (check false), to run
 // real documents that the check refuses for a detail.
 func compile(file string, data []byte, check bool) (*document, error) {
+	data, quoted := quoteStatusCodes(data)
 	cfg := &datamodel.DocumentConfiguration{
 		BasePath:            filepath.Dir(file),
 		SpecFilePath:        filepath.Base(file),
@@ -136,6 +139,7 @@ func compile(file string, data []byte, check bool) (*document, error) {
 	}
 	d := &document{
 		file:      file,
+		quoted:    quoted,
 		model:     model,
 		router:    router.NewRouter(model, router.WithPathOnlyMatching(), router.WithRegexCache(regexes)),
 		validator: val,
@@ -209,6 +213,9 @@ func documentError(verrs []*liberrors.ValidationError) string {
 		}
 	}
 	if found {
+		if why == "false schema" { // the schema's way to refuse an unknown field
+			why = "not a field OpenAPI allows here"
+		}
 		return fmt.Sprintf("%s (line %d): %s", at, line, why)
 	}
 	if len(verrs) > 0 {

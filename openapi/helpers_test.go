@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -96,4 +97,14 @@ func serve(t testing.TB, o *OpenAPI, r *http.Request) (*httptest.ResponseRecorde
 		t.Fatal(err)
 	}
 	return w, next
+}
+
+// writeFile writes text to dir/name and returns its path.
+func writeFile(t testing.TB, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

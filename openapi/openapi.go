@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
@@ -99,6 +101,10 @@ func (o *OpenAPI) Provision(ctx caddy.Context) error {
 	o.doc, o.docKey, err = loadDocument(o.File)
 	if err != nil {
 		return err
+	}
+	if len(o.doc.quoted) > 0 {
+		ctx.Logger().Warn("openapi document writes response status codes as bare numbers; OpenAPI wants them quoted, read as strings",
+			zap.String("file", o.File), zap.Strings("codes", o.doc.quoted))
 	}
 	o.notFound = g.Answer(http.StatusNotFound, "unknown_path", "the API has no such path")
 	o.notAllowed = g.Answer(http.StatusMethodNotAllowed, "method_not_allowed", "the path does not allow this method")
