@@ -228,31 +228,19 @@ func (a *App) Cleanup() error {
 	if err := a.cleanupLifecycle(); err != nil {
 		errs = append(errs, err)
 	}
-	if a.redis != nil {
-		if err := a.redis.Release(); err != nil {
-			errs = append(errs, err)
-		}
+	if err := a.redis.Release(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
 // RedisClient returns the client of the configured Redis, or nil without one
 // (gateway.App).
-func (a *App) RedisClient() redis.UniversalClient {
-	if a.redis == nil {
-		return nil // not a typed nil: callers compare with nil
-	}
-	return a.redis.Client()
-}
+func (a *App) RedisClient() redis.UniversalClient { return a.redis.Client() }
 
 // RetainRedis returns the client of the configured Redis, open until release
 // is called, or nil without one (gateway.App).
-func (a *App) RetainRedis() (redis.UniversalClient, func() error) {
-	if a.redis == nil {
-		return nil, func() error { return nil }
-	}
-	return a.redis.Retain()
-}
+func (a *App) RetainRedis() (redis.UniversalClient, func() error) { return a.redis.Retain() }
 
 // Emit sends a Caddy event (e.g. key.rotated) that users can handle with
 // Caddy's events app, and, for the events of the webhook contract (key.* and

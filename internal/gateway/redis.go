@@ -59,12 +59,22 @@ func NewSharedRedis(c redis.UniversalClient) *SharedRedis {
 	return &SharedRedis{client: c, holders: 1}
 }
 
-// Client returns the client, for use while a holder holds it.
-func (s *SharedRedis) Client() redis.UniversalClient { return s.client }
+// Client returns the client, for use while a holder holds it; nil (not a
+// typed nil: callers compare with nil) when s is nil, a config without Redis.
+func (s *SharedRedis) Client() redis.UniversalClient {
+	if s == nil {
+		return nil
+	}
+	return s.client
+}
 
 // Retain holds the client once more; release lets go of that hold (a second
-// call does nothing).
+// call does nothing). On a nil s it returns nil and a release that does
+// nothing.
 func (s *SharedRedis) Retain() (c redis.UniversalClient, release func() error) {
+	if s == nil {
+		return nil, func() error { return nil }
+	}
 	s.mu.Lock()
 	s.holders++
 	s.mu.Unlock()
@@ -77,6 +87,9 @@ func (s *SharedRedis) Retain() (c redis.UniversalClient, release func() error) {
 
 // Release lets go of one hold and closes the client when it was the last.
 func (s *SharedRedis) Release() error {
+	if s == nil {
+		return nil
+	}
 	s.mu.Lock()
 	s.holders--
 	last := s.holders == 0

@@ -79,3 +79,16 @@ func TestSharedRedis(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedRedisNil: a config without Redis has a nil SharedRedis, whose
+// client is an untyped nil and whose holds do nothing.
+func TestSharedRedisNil(t *testing.T) {
+	var s *SharedRedis
+	if s.Client() != nil {
+		t.Fatal("a typed nil client")
+	}
+	c, release := s.Retain()
+	if c != nil || release() != nil || s.Release() != nil {
+		t.Fatal("holds on no Redis")
+	}
+}
