@@ -73,7 +73,7 @@ if [ "$fuzz_time" != 0 ]; then
 		go test -c -fuzz=. -o "$bin" "$pkg"
 		for target in $targets; do
 			echo "fuzz $pkg $target"
-			for try in 1 2; do
+			for try in 1 2 3; do
 				seeds=$(count_inputs "$dir/testdata/fuzz/$target")
 				if out=$(cd "$dir" && "$bin" -test.run='^$' -test.fuzz="^${target}\$" -test.fuzztime="$fuzz_time" \
 					-test.fuzzcachedir="$cache/$pkg" 2>&1); then
@@ -82,9 +82,9 @@ if [ "$fuzz_time" != 0 ]; then
 				# Go 1.26's fuzz coordinator can fail a run at the end of
 				# -fuzztime with a bare "context deadline exceeded" and no
 				# failing input (go.dev/issue/75804, fixed in Go 1.27): run
-				# such a target once more. Any failure that wrote an input,
-				# or a second failure, fails the tests.
-				if [ "$try" = 1 ] && echo "$out" | grep -q '^    context deadline exceeded$' &&
+				# such a target again, up to three times in all. Any failure
+				# that wrote an input, or any other failure, fails the tests.
+				if [ "$try" -lt 3 ] && echo "$out" | grep -q '^    context deadline exceeded$' &&
 					[ "$(count_inputs "$dir/testdata/fuzz/$target")" = "$seeds" ]; then
 					echo "fuzz $pkg $target: the coordinator's deadline race (go.dev/issue/75804), no failing input; running it again"
 					continue
