@@ -11,25 +11,24 @@ import (
 	"unsafe"
 )
 
-// bodyCheck walks a body that scanJSON accepted against a bodySchema. It
-// collects at most maxErrors errors; inside anyOf, oneOf and not (quiet > 0)
-// it records none and stops at the first failure.
+// bodyCheck walks the tape of a body that scanJSON accepted against a
+// bodySchema. It collects at most maxErrors errors; inside anyOf, oneOf and
+// not (quiet > 0) it records none and stops at the first failure.
 type bodyCheck struct {
 	data  []byte
+	tape  []token
 	quiet int
 	errs  []fieldError
 	path  []pathSeg
-	keys  [][]byte // scanJSON's scratch
 }
 
-// pathSeg is one step of the pointer to the value being checked: a key (its
-// raw bytes, between the quotes) or an array index.
+// pathSeg is one step of the pointer to the value being checked: the tape
+// index of a key, or (key < 0) an array index.
 type pathSeg struct {
-	key   []byte
-	index int
+	key, index int32
 }
 
-var checks = sync.Pool{New: func() any { return &bodyCheck{path: make([]pathSeg, 0, 16), keys: make([][]byte, 0, 32)} }}
+var checks = sync.Pool{New: func() any { return &bodyCheck{path: make([]pathSeg, 0, 16), tape: make([]token, 0, 128)} }}
 
 // validate checks body against s. It returns the errors of a body that does
 // not pass, and undecided for a body only the library can judge.
@@ -37,14 +36,17 @@ func (s *bodySchema) validate(body []byte) (errs []fieldError, undecided bool) {
 	c := checks.Get().(*bodyCheck)
 	defer func() {
 		c.data, c.errs, c.path, c.quiet = nil, nil, c.path[:0], 0
+		if cap(c.tape) > maxPooledTape {
+			c.tape = nil
+		}
 		checks.Put(c)
 	}()
 	data := body
 	if len(trimSpace(body)) == 0 {
 		data = []byte("null") // the library's decoder reads a blank body as null
 	}
-	verdict, keys := scanJSON(data, c.keys)
-	c.keys = keys[:0]
+	verdict, tape := scanJSON(data, c.tape)
+	c.tape = tape
 	switch verdict {
 	case scanInvalid:
 		return []fieldError{{Pointer: "/body", Reason: "is not valid JSON"}}, false
@@ -52,7 +54,7 @@ func (s *bodySchema) validate(body []byte) (errs []fieldError, undecided bool) {
 		return nil, true
 	}
 	c.data = data
-	c.value(s, skipSpace(data, 0))
+	c.value(s, 0)
 	return c.errs, false
 }
 
@@ -82,11 +84,12 @@ func (c *bodyCheck) pointer() string {
 	b.WriteString("/body")
 	for _, seg := range c.path {
 		b.WriteByte('/')
-		if seg.key == nil {
-			b.WriteString(strconv.Itoa(seg.index))
+		if seg.key < 0 {
+			b.WriteString(strconv.Itoa(int(seg.index)))
 			continue
 		}
-		b.WriteString(pointerEscaper.Replace(decodeString(seg.key)))
+		key := c.tape[seg.key]
+		b.WriteString(pointerEscaper.Replace(decodeString(c.data[key.start+1 : key.end-1])))
 	}
 	p := b.String()
 	if len(p) > maxPointer {
@@ -95,59 +98,42 @@ func (c *bodyCheck) pointer() string {
 	return p
 }
 
-// kinds of JSON values, in the bits of typeSet.
-func kindAt(c byte) typeSet {
-	switch c {
-	case '{':
-		return typeObject
-	case '[':
-		return typeArray
-	case '"':
-		return typeString
-	case 't', 'f':
-		return typeBoolean
-	case 'n':
-		return typeNull
-	}
-	return typeNumber
-}
-
-// value checks the value at i against s and returns the index after it and
-// whether it passes. When quiet and failing, the index may be short.
-func (c *bodyCheck) value(s *bodySchema, i int) (int, bool) {
+// value checks the value at tape index t against s and returns whether it
+// passes.
+func (c *bodyCheck) value(s *bodySchema, t int) bool {
 	if s.any {
-		return skipValue(c.data, i), true
+		return true
 	}
 	if s.never {
 		c.fail("is not allowed here")
-		return skipValue(c.data, i), false
+		return false
 	}
-	end, ok := c.own(s, i)
+	ok := c.own(s, t)
 	if !ok && c.quiet > 0 {
-		return end, false
+		return false
 	}
 	for _, sub := range s.allOf {
-		if _, subOK := c.value(sub, i); !subOK {
+		if !c.value(sub, t) {
 			ok = false
 			if c.quiet > 0 {
-				return end, false
+				return false
 			}
 		}
 	}
 	if s.anyOf != nil || s.oneOf != nil || s.not != nil {
-		ok = c.alternatives(s, i) && ok
+		ok = c.alternatives(s, t) && ok
 	}
-	return end, ok
+	return ok
 }
 
 // alternatives checks anyOf, oneOf and not, quietly: their failures are
 // reported as one error at the value.
-func (c *bodyCheck) alternatives(s *bodySchema, i int) bool {
+func (c *bodyCheck) alternatives(s *bodySchema, t int) bool {
 	c.quiet++
 	matches := func(list []*bodySchema, stopAt int) int {
 		n := 0
 		for _, sub := range list {
-			if _, ok := c.value(sub, i); ok {
+			if c.value(sub, t) {
 				if n++; n == stopAt {
 					break
 				}
@@ -167,10 +153,8 @@ func (c *bodyCheck) alternatives(s *bodySchema, i int) bool {
 			ok, reason = false, "matches more than one of the oneOf alternatives"
 		}
 	}
-	if s.not != nil && ok {
-		if _, match := c.value(s.not, i); match {
-			ok, reason = false, "matches a schema it must not"
-		}
+	if s.not != nil && ok && c.value(s.not, t) {
+		ok, reason = false, "matches a schema it must not"
 	}
 	c.quiet--
 	if !ok {
@@ -180,38 +164,64 @@ func (c *bodyCheck) alternatives(s *bodySchema, i int) bool {
 }
 
 // own checks the keywords of s other than the combinators.
-func (c *bodyCheck) own(s *bodySchema, i int) (int, bool) {
-	kind := kindAt(c.data[i])
+func (c *bodyCheck) own(s *bodySchema, t int) bool {
+	tok := &c.tape[t]
+	kind := tok.kind
 	var num float64
-	var end int
 	if kind == typeNumber {
-		end = numberEnd(c.data, i)
-		num, _ = strconv.ParseFloat(unsafe.String(&c.data[i], end-i), 64)
+		num = parseNumber(c.data[tok.start:tok.end])
 		if num == math.Trunc(num) {
 			kind |= typeInteger
 		}
 	}
 	if s.types != 0 && s.types&kind == 0 {
 		c.fail(typeReason(kind, s.types))
-		return skipValue(c.data, i), false
+		return false
 	}
 	switch kind &^ typeInteger {
 	case typeObject:
-		return c.object(s, i)
+		return c.object(s, t)
 	case typeArray:
-		return c.array(s, i)
+		return c.array(s, t)
 	case typeString:
-		return c.str(s, i)
+		return c.str(s, tok)
 	case typeNumber:
-		return end, c.number(s, num)
+		return c.number(s, num)
 	case typeBoolean:
-		end = i + 4
-		if c.data[i] == 'f' {
-			end++
-		}
-		return end, c.enum(s, c.data[i] == 't')
+		return c.enum(s, c.data[tok.start] == 't')
 	}
-	return i + 4, c.enum(s, nil)
+	return c.enum(s, nil)
+}
+
+// parseNumber reads a number scanJSON accepted: an integer of up to 15
+// digits (a float64 holds it exactly) by hand, any other with strconv.
+func parseNumber(raw []byte) float64 {
+	digits, neg := raw, false
+	if len(digits) > 0 && digits[0] == '-' {
+		digits, neg = digits[1:], true
+	}
+	if n, ok := smallInt(digits); ok {
+		if neg {
+			return -float64(n)
+		}
+		return float64(n)
+	}
+	f, _ := strconv.ParseFloat(unsafe.String(unsafe.SliceData(raw), len(raw)), 64)
+	return f
+}
+
+func smallInt(digits []byte) (int64, bool) {
+	if len(digits) == 0 || len(digits) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, d := range digits {
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(d-'0')
+	}
+	return n, true
 }
 
 // notEnum fails an object or array where the schema lists enum values: they
@@ -268,24 +278,26 @@ func (c *bodyCheck) number(s *bodySchema, f float64) bool {
 
 func formatNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
-func (c *bodyCheck) str(s *bodySchema, i int) (int, bool) {
-	end, escaped := stringEnd(c.data, i)
-	raw := c.data[i+1 : end-1]
+func (c *bodyCheck) str(s *bodySchema, tok *token) bool {
+	raw := c.data[tok.start+1 : tok.end-1]
 	var v string
-	if escaped || !utf8.Valid(raw) {
+	if tok.flags&strEscaped != 0 || tok.flags&strNonASCII != 0 && !utf8.Valid(raw) {
 		v = decodeString(raw)
 	} else if len(raw) > 0 {
 		v = unsafe.String(&raw[0], len(raw))
 	}
-	return end, c.strValue(s, v)
+	return c.strValue(s, v, tok.flags == 0)
 }
 
 // strValue checks a decoded string against enum, minLength, maxLength and
-// pattern.
-func (c *bodyCheck) strValue(s *bodySchema, v string) bool {
+// pattern; ascii says v has no byte beyond ASCII.
+func (c *bodyCheck) strValue(s *bodySchema, v string, ascii bool) bool {
 	ok := c.enum(s, v)
 	if s.minLength >= 0 || s.maxLength >= 0 {
-		n := utf8.RuneCountInString(v)
+		n := len(v)
+		if !ascii {
+			n = utf8.RuneCountInString(v)
+		}
 		if s.minLength >= 0 && n < s.minLength {
 			c.fail("is shorter than " + strconv.Itoa(s.minLength) + " characters")
 			ok = false
@@ -312,36 +324,24 @@ func decodeString(raw []byte) string {
 	return s
 }
 
-func (c *bodyCheck) array(s *bodySchema, i int) (int, bool) {
+func (c *bodyCheck) array(s *bodySchema, t int) bool {
 	ok, n := c.notEnum(s), 0
-	i = skipSpace(c.data, i+1)
-	if c.data[i] == ']' {
-		return i + 1, c.counts(s, 0, true)
-	}
-	for {
-		start := i
+	end := int(c.tape[t].next)
+	for item := t + 1; item < end; item = int(c.tape[item].next) {
 		if s.items != nil {
-			c.path = append(c.path, pathSeg{index: n})
-			var itemOK bool
-			i, itemOK = c.value(s.items, i)
+			c.path = append(c.path, pathSeg{key: -1, index: int32(n)})
+			itemOK := c.value(s.items, item)
 			c.path = c.path[:len(c.path)-1]
 			if !itemOK {
 				ok = false
 				if c.quiet > 0 {
-					return i, false
+					return false
 				}
-				i = skipValue(c.data, start)
 			}
-		} else {
-			i = skipValue(c.data, i)
 		}
 		n++
-		i = skipSpace(c.data, i)
-		if c.data[i] == ']' {
-			return i + 1, c.counts(s, n, true) && ok
-		}
-		i = skipSpace(c.data, i+1)
 	}
+	return c.counts(s, n, true) && ok
 }
 
 // counts checks minItems and maxItems (items) or minProperties and

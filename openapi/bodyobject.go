@@ -1,7 +1,6 @@
 package openapi
 
 import (
-	"bytes"
 	"math/bits"
 	"strings"
 	"unsafe"
@@ -10,19 +9,18 @@ import (
 // object checks an object's properties, required, additionalProperties and
 // counts. scanJSON has made sure that no key repeats and that every key's
 // bytes are its name.
-func (c *bodyCheck) object(s *bodySchema, i int) (int, bool) {
+func (c *bodyCheck) object(s *bodySchema, t int) bool {
 	ok := c.notEnum(s)
 	var seen, othersSeen uint64
 	n := 0
-	i = skipSpace(c.data, i+1)
-	for c.data[i] != '}' {
-		kend, _ := stringEnd(c.data, i)
-		raw := c.data[i+1 : kend-1]
+	end := int(c.tape[t].next)
+	for k := t + 1; k < end; k = int(c.tape[k+1].next) {
+		key := &c.tape[k]
+		raw := c.data[key.start+1 : key.end-1]
 		name := unsafe.String(unsafe.SliceData(raw), len(raw))
-		i = skipSpace(c.data, skipSpace(c.data, kend)+1)
 		n++
 		sub := s.additional
-		if idx, known := s.properties[name]; known {
+		if idx, known := s.property(name); known {
 			sub, seen = s.props[idx], seen|1<<idx
 		} else {
 			for j, r := range s.requiredOthers {
@@ -33,33 +31,42 @@ func (c *bodyCheck) object(s *bodySchema, i int) (int, bool) {
 		}
 		switch {
 		case sub == nil:
-			i = skipValue(c.data, i)
 		case sub.never && sub == s.additional:
 			c.fail("has a property the schema does not allow")
 			ok = false
-			i = skipValue(c.data, i)
 		default:
-			start := i
-			c.path = append(c.path, pathSeg{key: raw})
-			var subOK bool
-			i, subOK = c.value(sub, i)
-			c.path = c.path[:len(c.path)-1]
-			if !subOK {
+			c.path = append(c.path, pathSeg{key: int32(k)})
+			if !c.value(sub, k+1) {
 				ok = false
-				i = skipValue(c.data, start)
 			}
+			c.path = c.path[:len(c.path)-1]
 		}
 		if !ok && c.quiet > 0 {
-			return i, false
-		}
-		i = skipSpace(c.data, i)
-		if c.data[i] == ',' {
-			i = skipSpace(c.data, i+1)
+			return false
 		}
 	}
 	ok = c.required(s, seen, othersSeen) && ok
-	return i + 1, c.counts(s, n, false) && ok
+	return c.counts(s, n, false) && ok
 }
+
+// property returns the index in props of the property name: by comparing
+// names in an object of a few properties, by the map in a larger one.
+func (s *bodySchema) property(name string) (int, bool) {
+	if len(s.propNames) > smallObject {
+		idx, ok := s.properties[name]
+		return idx, ok
+	}
+	for i, p := range s.propNames {
+		if p == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// smallObject is the most properties an object's schema may have for its
+// names to be compared one by one rather than looked up by hash.
+const smallObject = 8
 
 // required fails an object for each required property it lacks.
 func (c *bodyCheck) required(s *bodySchema, seen, othersSeen uint64) bool {
@@ -108,78 +115,6 @@ func typeList(t typeSet) string {
 		}
 	}
 	return strings.Join(names, " or ")
-}
-
-// skipValue returns the index after the (valid) value at i.
-func skipValue(d []byte, i int) int {
-	switch d[i] {
-	case '"':
-		end, _ := stringEnd(d, i)
-		return end
-	case 't', 'n':
-		return i + 4
-	case 'f':
-		return i + 5
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(d); j++ {
-			switch d[j] {
-			case '"':
-				end, _ := stringEnd(d, j)
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return len(d)
-	}
-	return numberEnd(d, i)
-}
-
-// stringEnd returns the index after the (valid) string at i, and whether it
-// holds an escape.
-func stringEnd(d []byte, i int) (int, bool) {
-	escaped := false
-	for j := i + 1; j < len(d); {
-		q := bytes.IndexByte(d[j:], '"')
-		if q < 0 {
-			return len(d), escaped
-		}
-		q += j
-		// The quote ends the string unless an odd run of backslashes
-		// precedes it.
-		k := q
-		for k > j && d[k-1] == '\\' {
-			k--
-		}
-		if k < q {
-			escaped = true
-		}
-		if (q-k)%2 == 0 {
-			if !escaped && bytes.IndexByte(d[j:q], '\\') >= 0 {
-				escaped = true
-			}
-			return q + 1, escaped
-		}
-		j = q + 1
-	}
-	return len(d), escaped
-}
-
-func numberEnd(d []byte, i int) int {
-	for i < len(d) {
-		switch c := d[i]; {
-		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
 }
 
 // typeSet is a set of JSON Schema types.

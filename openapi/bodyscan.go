@@ -2,6 +2,8 @@ package openapi
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math"
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
@@ -19,15 +21,36 @@ const (
 // maxNesting is encoding/json's limit on nested arrays and objects.
 const maxNesting = 10000
 
+// A token is one value of a scanned body, or one key of an object, on the
+// tape scanJSON writes in document order: an object is its token, then each
+// key's token followed by its value's tokens; an array is its token, then
+// its items'. bodyCheck walks the tape, never the bytes again.
+type token struct {
+	start, end int32   // the value's bytes, quotes and brackets included
+	next       int32   // the tape index after the value and all it holds
+	kind       typeSet // one of the JSON types; a number is typeNumber
+	flags      uint8   // of a string: strEscaped, strNonASCII
+}
+
+const (
+	strEscaped  = 1 << iota // holds a backslash escape
+	strNonASCII             // holds a byte beyond ASCII
+)
+
+// maxPooledTape is the largest tape kept for the next body: a larger one
+// (a body of more than about 16k values) is left to the garbage collector.
+const maxPooledTape = 1 << 14
+
 // scanner checks a body's syntax in one pass, as the library's decoder
 // (encoding/json into an any) would accept it: one value, numbers a float64
-// holds, at most maxNesting levels. It also finds objects that repeat a key,
-// which encoding/json resolves by keeping the last one: bodySchema checks every
-// occurrence, so such bodies go to the library. It allocates only for an
-// object of more than dupScanLimit keys.
+// holds, at most maxNesting levels, and writes its tape. It also finds
+// objects that repeat a key, which encoding/json resolves by keeping the
+// last one: bodySchema checks every occurrence, so such bodies go to the
+// library. It allocates only to grow the tape and for an object of more
+// than dupScanLimit keys.
 type scanner struct {
 	data      []byte
-	keys      [][]byte // the keys of the objects being scanned, innermost last
+	tape      []token
 	depth     int
 	undecided bool
 }
@@ -36,17 +59,22 @@ type scanner struct {
 // found with a map rather than by comparing every pair.
 const dupScanLimit = 32
 
-func scanJSON(data []byte, keys [][]byte) (scanVerdict, [][]byte) {
-	sc := scanner{data: data, keys: keys[:0]}
+// scanJSON scans data into tape (reused from its start) and returns the
+// verdict and the tape. A body beyond int32's offsets is left undecided.
+func scanJSON(data []byte, tape []token) (scanVerdict, []token) {
+	if len(data) > math.MaxInt32 {
+		return scanUndecided, tape[:0]
+	}
+	sc := scanner{data: data, tape: tape[:0]}
 	i := sc.ws(0)
 	i = sc.value(i)
 	if i < 0 || sc.ws(i) != len(data) {
-		return scanInvalid, sc.keys
+		return scanInvalid, sc.tape
 	}
 	if sc.undecided {
-		return scanUndecided, sc.keys
+		return scanUndecided, sc.tape
 	}
-	return scanOK, sc.keys
+	return scanOK, sc.tape
 }
 
 func (sc *scanner) ws(i int) int {
@@ -61,6 +89,20 @@ func (sc *scanner) ws(i int) int {
 	return i
 }
 
+// push appends the token of the value starting at i and returns its index.
+func (sc *scanner) push(i int, kind typeSet) int {
+	sc.tape = append(sc.tape, token{start: int32(i), kind: kind})
+	return len(sc.tape) - 1
+}
+
+// close ends token t at end: its value's bytes and everything it holds.
+func (sc *scanner) close(t, end int) int {
+	if end >= 0 {
+		sc.tape[t].end, sc.tape[t].next = int32(end), int32(len(sc.tape))
+	}
+	return end
+}
+
 // value scans the value at i and returns the index after it, or -1.
 func (sc *scanner) value(i int) int {
 	if i >= len(sc.data) {
@@ -68,20 +110,19 @@ func (sc *scanner) value(i int) int {
 	}
 	switch c := sc.data[i]; {
 	case c == '{':
-		return sc.object(i)
+		return sc.close(sc.push(i, typeObject), sc.object(i))
 	case c == '[':
-		return sc.array(i)
+		return sc.close(sc.push(i, typeArray), sc.array(i))
 	case c == '"':
-		end, _, _ := sc.str(i)
-		return end
+		return sc.str(i)
 	case c == 't':
-		return sc.literal(i, "true")
+		return sc.close(sc.push(i, typeBoolean), sc.literal(i, "true"))
 	case c == 'f':
-		return sc.literal(i, "false")
+		return sc.close(sc.push(i, typeBoolean), sc.literal(i, "false"))
 	case c == 'n':
-		return sc.literal(i, "null")
+		return sc.close(sc.push(i, typeNull), sc.literal(i, "null"))
 	default:
-		return sc.number(i)
+		return sc.close(sc.push(i, typeNumber), sc.number(i))
 	}
 }
 
@@ -96,23 +137,23 @@ func (sc *scanner) object(i int) int {
 	if sc.depth++; sc.depth > maxNesting {
 		return -1
 	}
-	first := len(sc.keys)
+	first := len(sc.tape) // the object's first key
 	var seen map[string]struct{}
 	i = sc.ws(i + 1)
 	if i < len(sc.data) && sc.data[i] == '}' {
 		sc.depth--
 		return i + 1
 	}
-	for {
+	for n := 0; ; n++ {
 		if i >= len(sc.data) || sc.data[i] != '"' {
 			return -1
 		}
-		end, escaped, nonASCII := sc.str(i)
-		if end < 0 {
+		k := len(sc.tape)
+		if i = sc.str(i); i < 0 {
 			return -1
 		}
-		seen = sc.key(first, seen, sc.data[i+1:end-1], escaped, nonASCII)
-		i = sc.ws(end)
+		seen = sc.key(first, k, n, seen)
+		i = sc.ws(i)
 		if i >= len(sc.data) || sc.data[i] != ':' {
 			return -1
 		}
@@ -121,30 +162,35 @@ func (sc *scanner) object(i int) int {
 		}
 		var closed bool
 		if i, closed = sc.after(i, '}'); closed || i < 0 {
-			sc.keys = sc.keys[:first]
 			return i
 		}
 	}
 }
 
-// key records a key of the object whose keys start at first, and marks the
-// body undecided when the object already has it, or when the key's decoded
-// form may differ from its bytes. Beyond dupScanLimit keys, an object's keys
-// move into seen.
-func (sc *scanner) key(first int, seen map[string]struct{}, raw []byte, escaped, nonASCII bool) map[string]struct{} {
+// keyBytes returns the bytes of the key token k, between its quotes.
+func (sc *scanner) keyBytes(k int) []byte {
+	t := &sc.tape[k]
+	return sc.data[t.start+1 : t.end-1]
+}
+
+// key checks the object's key k, its n-th, against the keys before it (the
+// first at tape index first), and marks the body undecided when the object
+// already has it, or when the key's decoded form may differ from its bytes.
+// Beyond dupScanLimit keys, an object's keys move into seen.
+func (sc *scanner) key(first, k, n int, seen map[string]struct{}) map[string]struct{} {
 	if sc.undecided {
 		return seen
 	}
-	if escaped || nonASCII && !utf8.Valid(raw) {
+	raw, flags := sc.keyBytes(k), sc.tape[k].flags
+	if flags&strEscaped != 0 || flags&strNonASCII != 0 && !utf8.Valid(raw) {
 		sc.undecided = true
 		return seen
 	}
-	if seen == nil && len(sc.keys)-first >= dupScanLimit {
+	if seen == nil && n >= dupScanLimit {
 		seen = make(map[string]struct{}, 2*dupScanLimit)
-		for _, k := range sc.keys[first:] {
-			seen[string(k)] = struct{}{}
+		for j := first; j < k; j = int(sc.tape[j+1].next) {
+			seen[string(sc.keyBytes(j))] = struct{}{}
 		}
-		sc.keys = sc.keys[:first]
 	}
 	if seen != nil {
 		if _, dup := seen[string(raw)]; dup {
@@ -153,13 +199,12 @@ func (sc *scanner) key(first int, seen map[string]struct{}, raw []byte, escaped,
 		seen[string(raw)] = struct{}{}
 		return seen
 	}
-	for _, k := range sc.keys[first:] {
-		if bytes.Equal(k, raw) {
+	for j := first; j < k; j = int(sc.tape[j+1].next) {
+		if bytes.Equal(sc.keyBytes(j), raw) {
 			sc.undecided = true
 			return seen
 		}
 	}
-	sc.keys = append(sc.keys, raw)
 	return seen
 }
 
@@ -200,43 +245,65 @@ func (sc *scanner) after(i int, closer byte) (int, bool) {
 	return -1, false
 }
 
-// str scans the string at i: the index after its closing quote (or -1),
-// whether it holds an escape, and whether it holds a byte beyond ASCII.
-func (sc *scanner) str(i int) (end int, escaped, nonASCII bool) {
+// str scans the string at i into a token and returns the index after its
+// closing quote, or -1.
+func (sc *scanner) str(i int) int {
 	d := sc.data
+	var flags uint8
 	for j := i + 1; j < len(d); j++ {
-		for j < len(d) && plainByte[d[j]] {
-			j++
-		}
+		j = plainRun(d, j)
 		if j == len(d) {
 			break
 		}
 		switch c := d[j]; {
 		case c == '"':
-			return j + 1, escaped, nonASCII
+			sc.tape = append(sc.tape, token{start: int32(i), end: int32(j + 1), next: int32(len(sc.tape) + 1),
+				kind: typeString, flags: flags})
+			return j + 1
 		case c < 0x20:
-			return -1, false, false
+			return -1
 		case c >= 0x80:
-			nonASCII = true
+			flags |= strNonASCII
 		case c == '\\':
-			escaped = true
+			flags |= strEscaped
 			j++
 			if j >= len(d) {
-				return -1, false, false
+				return -1
 			}
 			switch d[j] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				if j+4 >= len(d) || !isHex(d[j+1]) || !isHex(d[j+2]) || !isHex(d[j+3]) || !isHex(d[j+4]) {
-					return -1, false, false
+					return -1
 				}
 				j += 4
 			default:
-				return -1, false, false
+				return -1
 			}
 		}
 	}
-	return -1, false, false
+	return -1
+}
+
+// plainRun returns the index of the first byte at or after j that is not
+// plain (see plainByte), or len(d). It tests eight bytes at a time: a word
+// with a byte beyond ASCII, below 0x20, a quote or a backslash stops the
+// fast loop (its tests may also stop it early, never late), and the byte
+// loop finds which.
+func plainRun(d []byte, j int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; j+8 <= len(d); j += 8 {
+		w := binary.LittleEndian.Uint64(d[j:])
+		quote, backslash := w^(ones*'"'), w^(ones*'\\')
+		control := (w - ones*0x20) &^ w
+		if (w|control|(quote-ones)&^quote|(backslash-ones)&^backslash)&highs != 0 {
+			break
+		}
+	}
+	for j < len(d) && plainByte[d[j]] {
+		j++
+	}
+	return j
 }
 
 // plainByte marks the bytes a string holds as they are: not a quote, a

@@ -309,7 +309,7 @@ func (s *bodySchema) checkScalar(v scalar) string {
 		c.fail(typeReason(kind, s.types))
 		ok = false
 	case kind == typeString:
-		ok = c.strValue(s, v.(string))
+		ok = c.strValue(s, v.(string), false)
 	default:
 		ok = c.number(s, v.(float64))
 	}
