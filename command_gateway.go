@@ -36,7 +36,13 @@ func apiGatewayCommand(cmd *cobra.Command) {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "routes",
 		Short: "Lists the monitored routes with their live numbers and state",
-		Args:  cobra.NoArgs,
+		Long: `Lists every route an api_monitor watches, with its window, the requests
+in it, its upstream error rate, p50/p90/p99 latency and its state: healthy,
+or degraded with the reason (error_rate or latency). The admin API's
+GET /api_gateway/routes answers the same, as JSON with --json.`,
+		Example: `  caddy api-gateway routes
+  caddy api-gateway routes --json --address 127.0.0.1:2019`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return adminclient.Run(c, http.MethodGet, "/api_gateway/routes", nil, printRoutes)
 		},

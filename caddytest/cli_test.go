@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
@@ -43,6 +46,18 @@ func TestCLIMessages(t *testing.T) {
 	} {
 		stdout, stderr, status := runCLI(t, args...)
 		want := fmt.Sprintf("caddy %s %s: is Caddy running? admin API at %s: connection refused\n", args[0], args[1], dead)
+		if status != 1 || stdout != "" || stderr != want {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %q", args, status, stdout, stderr, want)
+		}
+	}
+
+	// An address where something else answers: a hint, no decoder error.
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hi") })) //nolint:errcheck
+	defer other.Close()
+	otherAddr := strings.TrimPrefix(other.URL, "http://")
+	for _, args := range [][]string{{"api-key", "list"}, {"api-gateway", "routes"}, {"api-cache", "purge"}} {
+		stdout, stderr, status := runCLI(t, append(args, "--address", otherAddr)...)
+		want := fmt.Sprintf("caddy %s %s: the answer from %s is not caddy-apigate's: is that the admin API of Caddy with caddy-apigate?\n", args[0], args[1], otherAddr)
 		if status != 1 || stdout != "" || stderr != want {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %q", args, status, stdout, stderr, want)
 		}
@@ -112,6 +127,8 @@ func TestCLIHelp(t *testing.T) {
 		{[]string{"api-key", "revoke"}, []string{"--keep-successors"}},
 		{[]string{"api-cache"}, []string{"purge"}},
 		{[]string{"api-cache", "purge"}, []string{"--path path"}},
+		{[]string{"api-gateway"}, []string{"routes"}},
+		{[]string{"api-gateway", "routes"}, nil},
 	} {
 		stdout, stderr, status := runCLI(t, append(c.command, "--help")...)
 		if status != 0 || stderr != "" {

@@ -15,7 +15,8 @@ import (
 // TestDemoExample runs examples/Caddyfile and examples/Caddyfile.json (on free
 // ports instead of 2019, 8080 and 9080) and walks the README's quickstart, one
 // step per paragraph: a key from the CLI, keys and scopes, the rate limit,
-// inspection and the audit file, the cache, self-rotation, the JWKS.
+// inspection and the audit file, monitoring, the cache, self-rotation, the
+// JWKS.
 func TestDemoExample(t *testing.T) {
 	for _, file := range []string{"../examples/Caddyfile", "../examples/Caddyfile.json"} {
 		t.Run(filepath.Base(file), func(t *testing.T) {
@@ -127,6 +128,12 @@ func walkQuickstart(t *testing.T, g *Gateway) {
 	Eventually(t, 10*time.Second, "audit records in "+audit, func() bool {
 		data, _ := os.ReadFile(audit)
 		return strings.Contains(string(data), `"consumer":"shop"`) && strings.Contains(string(data), `"reason":"sqli"`)
+	})
+
+	// Monitoring: the orders route with the calls above, healthy.
+	Eventually(t, 20*time.Second, "the orders route in caddy api-gateway routes", func() bool {
+		out, err := exec.Command(binary(t), "api-gateway", "routes", "--address", g.Admin).Output()
+		return err == nil && regexp.MustCompile(`(?m)^orders\s+healthy\s+1m0s\s+[1-9]`).Match(out)
 	})
 
 	// The cache: the second call of /catalog is a hit.

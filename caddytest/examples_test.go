@@ -98,6 +98,7 @@ func TestExamplesKeepSecrets(t *testing.T) {
 
 func runExample(t *testing.T, c exampleCase) {
 	checkExampleListens(t, "../examples/"+c.twin)
+	checkExampleTrust(t, "../examples/"+c.twin)
 
 	root := t.TempDir()
 	work, home, meta := filepath.Join(root, "checkout"), filepath.Join(root, "home"), filepath.Join(root, "terminal")
@@ -363,6 +364,76 @@ func checkExampleListens(t *testing.T, jsonPath string) {
 	}
 }
 
+// checkExampleTrust reads an example's adapted JSON: every CA an internal
+// issuer (`tls internal`, `local_certs`) uses is kept out of the system trust
+// store (skip_install_trust), which Caddy would otherwise change when it runs
+// as root. It runs before the example, so the test never changes the machine.
+func checkExampleTrust(t *testing.T, jsonPath string) {
+	t.Helper()
+	data, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg any
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatalf("%s: %v", jsonPath, err)
+	}
+	if msg := exampleTrustProblem(cfg); msg != "" {
+		t.Fatalf("%s: %s", jsonPath, msg)
+	}
+}
+
+// exampleTrustProblem says which CA of cfg (a decoded JSON config) an
+// internal issuer uses without install_trust false, or "".
+func exampleTrustProblem(cfg any) string {
+	cas := map[string]bool{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if v["module"] == "internal" {
+				ca, _ := v["ca"].(string)
+				if ca == "" {
+					ca = "local"
+				}
+				cas[ca] = true
+			}
+			for _, e := range v {
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(cfg)
+	var root struct {
+		Apps struct {
+			PKI struct {
+				CAs map[string]struct {
+					InstallTrust *bool `json:"install_trust"`
+				} `json:"certificate_authorities"`
+			} `json:"pki"`
+		} `json:"apps"`
+	}
+	b, _ := json.Marshal(cfg)
+	if err := json.Unmarshal(b, &root); err != nil {
+		return err.Error()
+	}
+	ids := make([]string, 0, len(cas))
+	for id := range cas {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if ca, ok := root.Apps.PKI.CAs[id]; !ok || ca.InstallTrust == nil || *ca.InstallTrust {
+			return fmt.Sprintf("the internal CA %q would be installed into the system trust store: add skip_install_trust to the global options", id)
+		}
+	}
+	return ""
+}
+
 // checkLoopbackOnly reads from /proc the TCP sockets the process listens on
 // and the UDP sockets it has bound without a peer: all on loopback.
 func checkLoopbackOnly(t *testing.T, pid int) {
@@ -497,4 +568,31 @@ func randomBytes(t *testing.T, n int) []byte {
 
 func randomText(t *testing.T) string {
 	return base64.RawURLEncoding.EncodeToString(randomBytes(t, 24))
+}
+
+// TestExampleTrustProblem checks the guard of checkExampleTrust: `tls
+// internal` or `local_certs` without skip_install_trust is refused.
+func TestExampleTrustProblem(t *testing.T) {
+	for _, c := range []struct {
+		config string
+		bad    bool
+	}{
+		{`{"apps":{"http":{}}}`, false},
+		{`{"apps":{"tls":{"automation":{"policies":[{"issuers":[{"module":"internal"}]}]}}}}`, true},
+		{`{"apps":{"tls":{"automation":{"policies":[{"issuers":[{"module":"internal"}]}]}},"pki":{"certificate_authorities":{"local":{"install_trust":true}}}}}`, true},
+		{`{"apps":{"tls":{"automation":{"policies":[{"issuers":[{"module":"internal"}]}]}},"pki":{"certificate_authorities":{"local":{"install_trust":false}}}}}`, false},
+		{`{"apps":{"tls":{"automation":{"policies":[{"issuers":[{"module":"internal","ca":"demo"}]}]}},"pki":{"certificate_authorities":{"local":{"install_trust":false}}}}}`, true},
+	} {
+		var cfg any
+		if err := json.Unmarshal([]byte(c.config), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if got := exampleTrustProblem(cfg); (got != "") != c.bad {
+			t.Errorf("%s: %q", c.config, got)
+		}
+	}
+	// Every example that issues its own certificates passes.
+	for _, f := range []string{"mtls.json", "replay.json"} {
+		checkExampleTrust(t, "../examples/"+f)
+	}
 }

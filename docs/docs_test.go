@@ -70,6 +70,9 @@ func withoutFences(s string) string {
 type code struct {
 	// literals are the values of every string literal of the non-test sources.
 	literals map[string]bool
+	// lower holds the literals in lower case, for names such as HTTP
+	// headers that compare without case.
+	lower map[string]bool
 	// tests are the names of every Test, Benchmark and Fuzz function.
 	tests map[string]bool
 }
@@ -78,7 +81,7 @@ var testFunc = regexp.MustCompile(`(?m)^func ((?:Test|Benchmark|Fuzz)[A-Za-z0-9_
 
 func readCode(t *testing.T) code {
 	t.Helper()
-	c := code{literals: map[string]bool{}, tests: map[string]bool{}}
+	c := code{literals: map[string]bool{}, lower: map[string]bool{}, tests: map[string]bool{}}
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -113,6 +116,7 @@ func readCode(t *testing.T) code {
 			if tok == token.STRING {
 				if v, err := strconv.Unquote(lit); err == nil {
 					c.literals[v] = true
+					c.lower[strings.ToLower(v)] = true
 				}
 			}
 		}
@@ -143,10 +147,14 @@ var (
 	redisName   = regexp.MustCompile(`(?:^|[^A-Za-z0-9_./-])(apigate:[a-z0-9_:]*)`)
 	eventName   = regexp.MustCompile(`(?:^|[^A-Za-z0-9_./-])((?:key|auth|rate_limit|upstream)\.[a-z_]+(?:\.[a-z_]+)*)`)
 	placeholder = regexp.MustCompile(`http\.auth\.user\.([A-Za-z0-9_]+)`)
-	goTestName  = regexp.MustCompile("`((?:Test|Benchmark|Fuzz)[A-Z][A-Za-z0-9_]*)\\*?`")
+	// headerName finds the headers the gateway itself reads or writes (a
+	// header an example only passes upstream, such as X-Consumer, is the
+	// user's choice and not checked).
+	headerName = regexp.MustCompile(`(?i)(?:^|[^a-z0-9_./-])(X-Apigate-[a-z-]*[a-z]|X-Api-Key|RateLimit(?:-[a-z]+)?|Cache-Status|Deprecation|Sunset|Retry-After|Webhook-[a-z]+|DPoP(?:-[a-z]+)?|WWW-Authenticate)\b`)
+	goTestName = regexp.MustCompile("`((?:Test|Benchmark|Fuzz)[A-Z][A-Za-z0-9_]*)\\*?`")
 )
 
-// TestDocumentedNamesExist checks every metric, Redis key or channel, event,
+// TestDocumentedNamesExist checks every metric, Redis key or channel, event, header,
 // placeholder and Go test the documentation names against the code.
 func TestDocumentedNamesExist(t *testing.T) {
 	pages := readPages(t)
@@ -192,6 +200,11 @@ func TestDocumentedNamesExist(t *testing.T) {
 			// {http.auth.user.meta.<name>}: the code sets the prefix.
 			if !c.literals["http.auth.user."+m] && !c.literals["http.auth.user."+m+"."] {
 				t.Errorf("%s: placeholder {http.auth.user.%s} is not set by the code", p.path, m)
+			}
+		}
+		for _, m := range names(headerName, p.text) {
+			if !c.lower[strings.ToLower(m)] {
+				t.Errorf("%s: header %s is not in the Go sources", p.path, m)
 			}
 		}
 		for _, m := range names(goTestName, p.text) {
@@ -309,7 +322,8 @@ var (
 	goModGo    = regexp.MustCompile(`(?m)^go ([0-9]+\.[0-9]+)`)
 	caddyVer   = regexp.MustCompile(`\bv2\.[0-9]+(?:\.[0-9]+)?\b`)
 	goVer      = regexp.MustCompile(`\bGo ([0-9]+\.[0-9]+)\b`)
-	speed      = regexp.MustCompile(`\b[0-9][0-9.,]* ?(?:ns|µs|us)\b|\breq(?:uests)?/s\b|\btimes plain\b`)
+	speed      = regexp.MustCompile(`\b[0-9][0-9.,]* ?(?:ns|µs|us)\b|\breq(?:uests)?/s\b|\btimes plain\b|` +
+		`(?i)\b(?:[0-9][0-9.]*|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|fifty|a hundred)[ -]?(?:times|×|x) (?:slower|faster|more|the [a-z' ]*(?:cost|time|speed|throughput))`)
 )
 
 // TestOneSetOfFacts checks what must be said once and the same everywhere: the

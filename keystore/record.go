@@ -153,7 +153,7 @@ func validateScopes(scopes []string) error {
 	}
 	for _, s := range scopes {
 		if !ValidScope(s) {
-			return invalid("scope %q is not valid (1-%d printable ASCII characters, no spaces or quotes)", truncate(s, 40), MaxScopeLen)
+			return invalid("scope %q is not valid (1-%d printable ASCII characters, no spaces, quotes, backslashes, commas or '=': one scope per list item)", truncate(s, 40), MaxScopeLen)
 		}
 	}
 	return nil

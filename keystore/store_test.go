@@ -245,6 +245,14 @@ func TestCreateValidation(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
 		}
 	}
+	// The admin API's answer says why a scope list written with commas or
+	// scope=x is refused: the grammar of the Caddyfile and the CLI.
+	for _, scope := range []string{"orders:read,orders:write", "scope=admin"} {
+		_, _, err := s.Create(context.Background(), CreateRequest{Consumer: "c", Scopes: []string{scope}}, t0)
+		if err == nil || !strings.Contains(err.Error(), "commas or '='") {
+			t.Errorf("scope %q: err = %v, want one naming commas and '='", scope, err)
+		}
+	}
 	if s.Len() != 0 {
 		t.Fatalf("invalid requests stored %d keys", s.Len())
 	}

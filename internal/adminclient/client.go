@@ -68,7 +68,9 @@ func Run(c *cobra.Command, method, uri string, body any, print func(io.Writer, [
 		return err
 	}
 	if err := print(out, data); err != nil {
-		return Error(c, err)
+		// Not the JSON the plugin's admin routes answer (the address is
+		// some other server's): no decoder internals, a hint instead.
+		return Error(c, fmt.Errorf("the answer from %s is not caddy-apigate's: is that the admin API of Caddy with caddy-apigate?", addr))
 	}
 	return nil
 }

@@ -160,9 +160,10 @@ func ParseScopes(d *caddyfile.Dispenser) ([]string, error) {
 func CheckScope(s string) string {
 	switch {
 	case strings.Contains(s, ","):
-		return "scope " + quote(s) + " contains a comma: list scopes separated by spaces (orders:read orders:write)"
+		return "scope " + quote(s) + " contains a comma: list scopes separated by spaces (" + strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ',' }), " ") + ")"
 	case strings.Contains(s, "="):
-		return "scope " + quote(s) + " contains '=': write the scope alone (orders:read), not scope=orders:read"
+		name, value, _ := strings.Cut(s, "=")
+		return "scope " + quote(s) + " contains '=': write the scope alone (" + value + "), not " + name + "=" + value
 	case !keystore.ValidScope(s):
 		return "scope " + quote(s) + " is not valid: a scope is printable ASCII without spaces, quotes or backslashes, at most " + strconv.Itoa(keystore.MaxScopeLen) + " bytes"
 	}
