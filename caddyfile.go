@@ -15,6 +15,7 @@ import (
 	"github.com/apigate/caddy-apigate/internal/gateway"
 	"github.com/apigate/caddy-apigate/limiter"
 	"github.com/apigate/caddy-apigate/monitor"
+	"github.com/apigate/caddy-apigate/notify"
 	"github.com/apigate/caddy-apigate/openapi"
 	"github.com/apigate/caddy-apigate/upstream"
 )
@@ -124,7 +125,7 @@ func (c *NotifyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return err
 	})
 	if err == nil && c.Secret == "" {
-		return d.Err("notify: a secret is required (secret whsec_...)")
+		return d.Errf("notify: %v", notify.ErrNoSecret)
 	}
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/apigate/caddy-apigate/internal/gateway/gatewaytest"
+	"github.com/apigate/caddy-apigate/notify"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -127,7 +128,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"global keys dup", "{\n\tapi_gateway {\n\t\tkeys {\n\t\t\tprefix a\n\t\t\tprefix b\n\t\t}\n\t}\n}\n:80", "Caddyfile:5", "duplicate"},
 		{"global keys extra arg", "{\n\tapi_gateway {\n\t\tkeys {\n\t\t\tgrace 1h 2h\n\t\t}\n\t}\n}\n:80", "Caddyfile:4", "wrong argument count"},
 		{"global redis no url", "{\n\tapi_gateway {\n\t\tredis\n\t}\n}\n:80", "Caddyfile:3", "wrong argument count"},
-		{"notify without secret", "{\n\tapi_gateway {\n\t\tnotify http://x/ {\n\t\t\ttimeout 1s\n\t\t}\n\t}\n}\n:80", "Caddyfile:", "secret is required"},
+		{"notify without secret", "{\n\tapi_gateway {\n\t\tnotify http://x/ {\n\t\t\ttimeout 1s\n\t\t}\n\t}\n}\n:80", "Caddyfile:", "notify: " + notify.ErrNoSecret.Error()},
 		{"notify unknown", "{\n\tapi_gateway {\n\t\tnotify http://x/ {\n\t\t\tsecret s\n\t\t\tretries 3\n\t\t}\n\t}\n}\n:80", "Caddyfile:5", "unrecognized"},
 		{"notify no url", "{\n\tapi_gateway {\n\t\tnotify\n\t}\n}\n:80", "Caddyfile:3", "wrong argument count"},
 	}

@@ -85,7 +85,7 @@ func (a *App) provisionLifecycle(storage certmagic.Storage) error {
 	}
 	a.notifier = val.(pooledNotifier).Notifier
 	if loaded {
-		a.notifier.Configure(cfg)
+		a.notifier.Configure(cfg, logger)
 	}
 	return nil
 }

@@ -54,6 +54,9 @@ func (m *APIKeyMethod) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// apiKeys returns the key check of the method (keyHolder).
+func (m *APIKeyMethod) apiKeys() *APIKey { return &m.keys }
+
 // Validate checks the configuration.
 func (m *APIKeyMethod) Validate() error {
 	if !validToken(m.Header) {
@@ -107,4 +110,5 @@ var (
 	_ caddy.Validator    = (*APIKeyMethod)(nil)
 	_ caddy.CleanerUpper = (*APIKeyMethod)(nil)
 	_ AuthMethod         = (*APIKeyMethod)(nil)
+	_ keyHolder          = (*APIKeyMethod)(nil)
 )

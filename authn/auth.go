@@ -90,6 +90,11 @@ type BearerTaker interface {
 	TakesBearer() bool
 }
 
+// keyHolder is implemented by the methods that check the gateway's API keys
+// (api_key): require_tls revoke_exposed asks them which key a request
+// carries, so that api_auth needs to know no method's type.
+type keyHolder interface{ apiKeys() *APIKey }
+
 // rejecter is implemented by the methods with rejections of their own
 // (jwt's DPoP rejections, which carry its challenge): api_auth builds their
 // answers at provision.
@@ -180,8 +185,8 @@ func (a *Auth) use(methods []AuthMethod, prefix string) {
 		if rj, ok := m.(rejecter); ok && len(rj.rejections()) > 0 {
 			a.takesDPoP = true
 		}
-		if km, ok := m.(*APIKeyMethod); ok {
-			a.keyMethods = append(a.keyMethods, &km.keys)
+		if kh, ok := m.(keyHolder); ok {
+			a.keyMethods = append(a.keyMethods, kh.apiKeys())
 		}
 		tried := m
 		if bt, ok := m.(BearerTaker); ok && bt.TakesBearer() {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/apigate/caddy-apigate/internal/gateway"
+	"github.com/apigate/caddy-apigate/keystore"
 )
 
 func TestAuthHandler(t *testing.T) {
@@ -219,6 +220,32 @@ func TestBearerTakersNeverSeeAPIKeys(t *testing.T) {
 	}
 	if !plain.called || w.Code != 401 {
 		t.Fatalf("a method that does not say it takes Bearer tokens was skipped: %d, called %v", w.Code, plain.called)
+	}
+}
+
+// wrappedKeys is a method that checks the gateway's keys without being an
+// *APIKeyMethod: api_auth must find its keys through keyHolder.
+type wrappedKeys struct{ *APIKeyMethod }
+
+// TestRequireTLSFindsKeysThroughAnInterface: require_tls revoke_exposed
+// revokes a valid key sent in clear text to any method that says it holds
+// the gateway's keys (keyHolder), whatever its type: api_auth knows no
+// concrete method type.
+func TestRequireTLSFindsKeysThroughAnInterface(t *testing.T) {
+	s, keys := testStore(t, []string{"a"})
+	a := testAuth(t, newFakeApp(s), wrappedKeys{apiKeyMethod(s)})
+	a.RequireTLS = &RequireTLSConfig{RevokeExposed: true}
+	r, _ := newRequest("GET", "/", "127.0.0.1")
+	r.Header.Set("X-API-Key", keys[0])
+	w := httptest.NewRecorder()
+	if err := a.ServeHTTP(w, r, &recordNext{}); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != http.StatusForbidden {
+		t.Fatalf("a key over plain HTTP: %d, want 403", w.Code)
+	}
+	if _, res := s.Authenticate(keys[0], testNow); res != keystore.Revoked {
+		t.Fatalf("the exposed key is %v, want revoked", res)
 	}
 }
 

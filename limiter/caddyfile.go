@@ -1,6 +1,7 @@
 package limiter
 
 import (
+	"errors"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,8 +32,9 @@ import (
 //
 // The inline rate is a zone named default, keyed by consumer, else client IP,
 // whose buckets are this directive's own: its ID is where the directive is
-// written (the file's base name and the line), which the same Caddyfile
-// adapts to again on every reload. A zone given a name is shared with every
+// written (the file's base name and the line, and the places of the imports
+// that brought it: writtenAt), which the same Caddyfile adapts to again on
+// every reload. A zone given a name is shared with every
 // directive that names it.
 //
 // It reads the syntax and the arguments; the rules that relate several of
@@ -40,7 +42,7 @@ import (
 func (rl *RateLimit) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
-		z := &RateZone{Name: defaultZone, ID: filepath.Base(d.File()) + ":" + strconv.Itoa(d.Line())}
+		z := &RateZone{Name: defaultZone, ID: writtenAt(d)}
 		if err := z.setRate(d, d.Val()); err != nil {
 			return err
 		}
@@ -186,6 +188,24 @@ func parseCount(d *caddyfile.Dispenser, what, s string) (int, error) {
 		return 0, d.Errf("api_rate_limit: %s %q must be a whole number of at least 1", what, s)
 	}
 	return n, nil
+}
+
+// writtenAt names where the current token is written: the file's base name
+// and the line, and, for a token of a snippet or an imported file, where each
+// import of it is written (Caddyfile:2 (import Caddyfile:7)), so that one
+// snippet imported on two routes names two places. Caddy keeps the import
+// chain to itself but for the errors it wraps: it is read from one.
+func writtenAt(d *caddyfile.Dispenser) string {
+	at := filepath.Base(d.File()) + ":" + strconv.Itoa(d.Line())
+	_, chain, ok := strings.Cut(d.WrapErr(errors.New("")).Error(), " import chain ['")
+	if !ok {
+		return at
+	}
+	for _, imp := range strings.Split(strings.TrimSuffix(chain, "']"), "','") {
+		file, _, _ := strings.Cut(imp, " (")
+		at += " (import " + filepath.Base(file) + ")"
+	}
+	return at
 }
 
 // parseWord reads one argument into dst, refusing what check refuses.

@@ -115,6 +115,32 @@ func TestRateLimitCaddyfile(t *testing.T) {
 	}
 }
 
+// TestShorthandInSnippetIsOwnedPerImport: one snippet with a shorthand,
+// imported in two sites (two routes), gives two zone IDs, which name the
+// imports: each route counts on its own, as two shorthands written out do.
+func TestShorthandInSnippetIsOwnedPerImport(t *testing.T) {
+	src := "(limits) {\n\tapi_rate_limit 2/1h\n}\n\n:8080 {\n\timport limits\n}\n\n:8081 {\n\timport limits\n}\n"
+	blocks, err := caddyfile.Parse("/etc/caddy/Caddyfile", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, b := range blocks {
+		if len(b.Segments) == 0 {
+			continue // the snippet's definition
+		}
+		var rl RateLimit
+		if err := rl.UnmarshalCaddyfile(caddyfile.NewDispenser(b.Segments[0])); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rl.Zones[0].ID)
+	}
+	want := []string{"Caddyfile:2 (import Caddyfile:6)", "Caddyfile:2 (import Caddyfile:10)"}
+	if len(ids) != 2 || ids[0] != want[0] || ids[1] != want[1] {
+		t.Fatalf("zone ids %q, want %q", ids, want)
+	}
+}
+
 // FuzzRateLimitCaddyfile: any Caddyfile text parses or fails with an error;
 // what parses provisions, and what validates serves a request.
 func FuzzRateLimitCaddyfile(f *testing.F) {

@@ -23,8 +23,9 @@ type RateZone struct {
 	// keeps the buckets of every ID it keeps, under the new settings).
 	// Default: the name, so that handlers naming the same zone share it on
 	// purpose. The Caddyfile shorthand (api_rate_limit 100/1m) sets it to
-	// where the directive is written (Caddyfile:12), so that each shorthand
-	// counts on its own, and keeps counting across reloads of the same file.
+	// where the directive is written (Caddyfile:12, and for a snippet where
+	// each import of it is written too), so that each shorthand counts on its
+	// own, and keeps counting across reloads of the same file.
 	ID string `json:"id,omitempty"`
 
 	// Key is what a bucket is kept per: any placeholders, such as

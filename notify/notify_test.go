@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 type receiver struct {
@@ -150,6 +151,25 @@ func TestPendingSurvivesRestart(t *testing.T) {
 	defer n2.Stop()
 	// The failed attempt scheduled a retry within 5s.
 	waitFor(t, 15*time.Second, "delivery after restart", func() bool { return rc.count() == 1 })
+}
+
+// TestConfigureTakesTheLogger: after Configure (a config reload that keeps
+// the notifier), the delivery loop logs through the new config's logger.
+func TestConfigureTakesTheLogger(t *testing.T) {
+	_, _, cfg, st := setup(t, 0)
+	n := New(st, "outbox/a", cfg, zap.NewNop())
+	n.Start()
+	defer n.Stop()
+	core, logs := observer.New(zap.WarnLevel)
+	down := cfg
+	down.URL = "http://127.0.0.1:1/" // nothing listens there
+	n.Configure(down, zap.New(core))
+	if err := n.Enqueue(context.Background(), "key.created", time.Now(), map[string]any{"id": "y"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the failed delivery in the new logger", func() bool {
+		return logs.FilterMessage("webhook delivery failed").Len() > 0
+	})
 }
 
 func TestBackoff(t *testing.T) {

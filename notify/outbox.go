@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -60,7 +61,7 @@ type Config struct {
 type Notifier struct {
 	backend Backend
 	folder  string
-	logger  *zap.Logger
+	logger  atomic.Pointer[zap.Logger] // the current config's (Configure)
 	client  *http.Client
 	now     func() time.Time
 
@@ -92,18 +93,19 @@ func New(backend Backend, folder string, cfg Config, logger *zap.Logger) *Notifi
 	n := &Notifier{
 		backend: backend,
 		folder:  folder,
-		logger:  logger,
 		client:  &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		now:     time.Now,
 		pending: make(map[string]*Message),
 		wake:    make(chan struct{}, 1),
 	}
-	n.Configure(cfg)
+	n.Configure(cfg, logger)
 	return n
 }
 
-// Configure replaces the delivery settings (after a config reload).
-func (n *Notifier) Configure(cfg Config) {
+// Configure replaces the delivery settings and the logger (after a config
+// reload: the delivery loop logs through the current config's logger).
+func (n *Notifier) Configure(cfg Config, logger *zap.Logger) {
+	n.logger.Store(logger)
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
@@ -196,7 +198,7 @@ func (n *Notifier) load(ctx context.Context) error {
 		}
 		var m Message
 		if json.Unmarshal(data, &m) != nil || !strings.HasPrefix(m.ID, "msg_") || m.ID+".json" != path.Base(name) {
-			n.logger.Warn("skipping an unreadable webhook message", zap.String("file", path.Base(name)))
+			n.logger.Load().Warn("skipping an unreadable webhook message", zap.String("file", path.Base(name)))
 			continue
 		}
 		n.mu.Lock()
@@ -238,7 +240,7 @@ func (n *Notifier) Stop() {
 func (n *Notifier) run(ctx context.Context) {
 	defer close(n.done)
 	if err := n.load(ctx); err != nil {
-		n.logger.Error("loading the webhook outbox", zap.Error(err))
+		n.logger.Load().Error("loading the webhook outbox", zap.Error(err))
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -302,26 +304,26 @@ func (n *Notifier) attempt(ctx context.Context, cfg Config, m *Message) {
 	if err == nil {
 		delete(n.pending, m.ID)
 		if derr := n.backend.Delete(context.WithoutCancel(ctx), n.key(m.ID)); derr != nil && !errors.Is(derr, fs.ErrNotExist) {
-			n.logger.Warn("removing a delivered webhook message", zap.String("webhook_id", m.ID), zap.Error(derr))
+			n.logger.Load().Warn("removing a delivered webhook message", zap.String("webhook_id", m.ID), zap.Error(derr))
 		}
 		return
 	}
 	m.Attempts++
 	m.LastError = err.Error()
 	if now.Sub(m.CreatedAt) > cfg.GiveUpAfter {
-		n.logger.Error("giving up on a webhook message", zap.String("webhook_id", m.ID), zap.String("type", m.Type),
+		n.logger.Load().Error("giving up on a webhook message", zap.String("webhook_id", m.ID), zap.String("type", m.Type),
 			zap.Int("attempts", m.Attempts), zap.String("last_error", m.LastError))
 		delete(n.pending, m.ID)
 		_ = n.backend.Delete(context.WithoutCancel(ctx), n.key(m.ID))
 		return
 	}
 	m.NextAttempt = now.Add(Backoff(m.Attempts))
-	if c := n.logger.Check(zap.WarnLevel, "webhook delivery failed"); c != nil {
+	if c := n.logger.Load().Check(zap.WarnLevel, "webhook delivery failed"); c != nil {
 		c.Write(zap.String("webhook_id", m.ID), zap.String("type", m.Type), zap.Int("attempts", m.Attempts),
 			zap.Time("next_attempt", m.NextAttempt), zap.String("error", m.LastError))
 	}
 	if serr := n.save(context.WithoutCancel(ctx), m); serr != nil {
-		n.logger.Warn("saving a webhook message", zap.Error(serr))
+		n.logger.Load().Warn("saving a webhook message", zap.Error(serr))
 	}
 }
 

@@ -37,6 +37,9 @@ func ParseSecret(s string) ([]byte, error) {
 	return key, nil
 }
 
+// ErrNoSecret is the one wording of a receiver without a secret.
+var ErrNoSecret = errors.New("a secret is required (whsec_...)")
+
 // NewConfig checks a receiver's URL (an absolute http or https URL) and its
 // Standard Webhooks secret, and returns the Config that delivers to it. Its
 // errors never include the secret.
@@ -46,7 +49,7 @@ func NewConfig(rawURL, secret string, timeout time.Duration) (Config, error) {
 		return Config{}, errors.New("the URL must be an absolute http or https URL")
 	}
 	if secret == "" {
-		return Config{}, errors.New("a secret is required (whsec_...)")
+		return Config{}, ErrNoSecret
 	}
 	key, err := ParseSecret(secret)
 	if err != nil {

@@ -94,9 +94,6 @@ func endpointBlock(d *caddyfile.Dispenser, grant string, tokenURL, clientID, sec
 		}
 		return err
 	})
-	if err == nil && *clientID == "" {
-		err = d.Errf("%s: client_id is required", grant)
-	}
 	return err
 }
 

@@ -10,7 +10,12 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func newGate(t *testing.T, handler string, mode Mode) *Gate {
@@ -65,16 +70,37 @@ func TestGateEnforce(t *testing.T) {
 	}
 }
 
+// TestGateReport: in report mode a refusal writes nothing and the request
+// passes; the refusal is in the request's would_reject list (the audit
+// record), counted as outcome="report" (not as a rejection), logged at info
+// and set on the trace span.
 func TestGateReport(t *testing.T) {
 	g := newGate(t, "test_report", Report)
+	core, logs := observer.New(zapcore.InfoLevel)
+	g.logger = zap.New(core)
 	a := g.Answer(http.StatusForbidden, "insufficient_scope", "no")
 	b := g.Answer(http.StatusForbidden, "ip_not_allowed", "no")
+	spans := tracetest.NewSpanRecorder()
+	ctx, span := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)).Tracer("test").Start(context.Background(), "request")
 	r := request()
+	r = r.WithContext(trace.ContextWithSpan(r.Context(), trace.SpanFromContext(ctx)))
 	w := httptest.NewRecorder()
 	for _, ans := range []*Answer{a, b} {
 		if done, err := g.Reject(w, r, ans); done || err != nil {
 			t.Fatalf("report mode: done=%v err=%v, want the request to pass", done, err)
 		}
+	}
+	span.End()
+	attrs := map[string]string{}
+	for _, kv := range spans.Ended()[0].Attributes() {
+		attrs[string(kv.Key)] = kv.Value.Emit()
+	}
+	if attrs["apigate.would_reject.handler"] != "test_report" || attrs["apigate.would_reject.reason"] != "ip_not_allowed" || attrs["apigate.decision"] != "" {
+		t.Errorf("span attributes %v", attrs)
+	}
+	lines := logs.FilterMessage("request would be rejected (report mode)").AllUntimed()
+	if len(lines) != 2 || lines[0].ContextMap()["handler"] != "test_report" || lines[0].ContextMap()["reason"] != "insufficient_scope" {
+		t.Errorf("report mode log lines: %+v", lines)
 	}
 	if w.Code != http.StatusOK || w.Body.Len() != 0 || len(w.Header()) != 0 {
 		t.Errorf("report mode wrote an answer: %d %q %v", w.Code, w.Body.String(), w.Header())
