@@ -331,3 +331,56 @@ func TestMaskClassify(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMaskResponse: whatever an upstream answers (any Content-Encoding and
+// Content-Type, any bytes, announced or streamed in pieces), the client never
+// gets a readable, unmasked e-mail address: the answer is masked, refused
+// with a 502, or passed as a declared binary type.
+func FuzzMaskResponse(f *testing.F) {
+	doc := []byte(`{"email":"ann@example.com","card":"4111 1111 1111 1111"}`)
+	gz := compress(f, doc, "gzip")
+	f.Add("gzip", "application/json", true, uint8(7), gz)
+	f.Add("gzip", "", false, uint8(0), append(append([]byte{}, gz...), doc...))
+	f.Add("deflate", "text/plain", false, uint8(3), compress(f, doc, "raw-deflate"))
+	f.Add("zstd, gzip", "", true, uint8(1), compress(f, doc, "zstd", "gzip"))
+	f.Add("identity", "application/json", false, uint8(2), doc)
+	f.Add("x-gzip", "text/html", false, uint8(5), doc)
+	f.Add("", "image/svg+xml", true, uint8(0), doc)
+	in := provisionInspect(f, &Inspect{Mask: &MaskConfig{Email: true}})
+	f.Fuzz(func(t *testing.T, coding, ctype string, announced bool, piece uint8, body []byte) {
+		w := httptest.NewRecorder()
+		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Content-Type", ctype)
+			if coding != "" {
+				w.Header().Set("Content-Encoding", coding)
+			}
+			if announced {
+				w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			}
+			n := int(piece) + 1
+			for i := 0; i < len(body); i += n {
+				if _, err := w.Write(body[i:min(i+n, len(body))]); err != nil {
+					return nil
+				}
+			}
+			return nil
+		})
+		if err := in.ServeHTTP(w, newInspectRequest(context.Background(), "GET", "/x", "", ""), next); err != nil {
+			return // the handler chain's error: Caddy answers it
+		}
+		out := w.Body.Bytes()
+		if w.Code == http.StatusBadGateway || binaryType(ctype) || len(out) == 0 {
+			return
+		}
+		for _, v := range w.Header().Values("Content-Encoding") {
+			for c := range strings.SplitSeq(v, ",") {
+				if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+					t.Fatalf("Content-Encoding %q passed (upstream %q)", v, coding)
+				}
+			}
+		}
+		if bytes.Count(out, []byte("ann@example.com")) > 0 {
+			t.Fatalf("unmasked address in %q (coding %q, type %q)", out, coding, ctype)
+		}
+	})
+}
