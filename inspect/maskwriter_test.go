@@ -229,9 +229,23 @@ func TestMaskDecodeKeepsStreaming(t *testing.T) {
 // headers are back once the handlers are done.
 func TestMaskAsksForWholeBodies(t *testing.T) {
 	in := provisionInspect(t, &Inspect{Mask: &MaskConfig{Card: true}})
+	// A PUT keeps the If-Match that guards its write.
+	put := newInspectRequest(context.Background(), "PUT", "/x", "", "")
+	put.Header.Set("If-Match", `"v1"`)
+	put.Header.Set("Range", "bytes=0-10")
+	if err := in.ServeHTTP(httptest.NewRecorder(), put, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if r.Header.Get("If-Match") != `"v1"` || r.Header.Get("Range") != "" {
+			t.Errorf("PUT: the next handler saw %v", r.Header)
+		}
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
 	r := newInspectRequest(context.Background(), "GET", "/x", "", "")
 	r.Header.Set("Range", "bytes=0-10")
 	r.Header.Set("If-Range", `"v1"`)
+	r.Header.Set("If-None-Match", `"v1"`)
+	r.Header.Set("If-Match", `"v1"`)
 	r.Header.Set("Accept-Encoding", "gzip, br")
 	var seen http.Header
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
@@ -244,7 +258,7 @@ func TestMaskAsksForWholeBodies(t *testing.T) {
 	if err := in.ServeHTTP(w, r, next); err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range []string{"Range", "If-Range", "Accept-Encoding"} {
+	for _, h := range []string{"Range", "If-Range", "Accept-Encoding", "If-None-Match", "If-Match"} {
 		if _, ok := seen[h]; ok {
 			t.Errorf("the next handler saw %s", h)
 		}
@@ -254,6 +268,58 @@ func TestMaskAsksForWholeBodies(t *testing.T) {
 	}
 	if r.Header.Get("Range") != "bytes=0-10" || r.Header.Get("Accept-Encoding") != "gzip, br" {
 		t.Errorf("headers not restored: %v", r.Header)
+	}
+}
+
+// A HEAD's answer and a 304 have no body to mask, but their headers describe
+// the unmasked one: its validators and digests go (and a HEAD's length and
+// coding), except for binary types, which are not masked.
+func TestMaskBodylessAnswers(t *testing.T) {
+	in := provisionInspect(t, &Inspect{Mask: &MaskConfig{Card: true}})
+	for _, c := range []struct {
+		method, ctype string
+		status        int
+		kept, gone    []string
+	}{
+		{"HEAD", "application/json", 200, nil, []string{"Etag", "Content-Digest", "Content-Length", "Content-Encoding", "Accept-Ranges"}},
+		{"HEAD", "", 200, nil, []string{"Etag", "Content-Length"}},
+		{"HEAD", "image/png", 200, []string{"Etag", "Content-Length", "Accept-Ranges"}, nil},
+		{"GET", "", 304, []string{"Cache-Control"}, []string{"Etag", "Content-Digest"}},
+		{"HEAD", "application/json", 204, []string{"Etag"}, nil},
+	} {
+		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			h := w.Header()
+			if c.ctype != "" {
+				h.Set("Content-Type", c.ctype)
+			}
+			for _, name := range []string{"Etag", "Content-Digest", "Accept-Ranges", "Cache-Control"} {
+				h.Set(name, "x")
+			}
+			h.Set("Content-Length", "27")
+			if c.ctype != "image/png" {
+				h.Set("Content-Encoding", "gzip")
+			}
+			w.WriteHeader(c.status)
+			return nil
+		})
+		w := httptest.NewRecorder()
+		if err := in.ServeHTTP(w, newInspectRequest(context.Background(), c.method, "/x", "", ""), next); err != nil {
+			t.Fatal(err)
+		}
+		name := c.method + " " + strconv.Itoa(c.status) + " " + c.ctype
+		if w.Code != c.status {
+			t.Errorf("%s: %d", name, w.Code)
+		}
+		for _, h := range c.kept {
+			if w.Header().Get(h) == "" {
+				t.Errorf("%s: %s removed", name, h)
+			}
+		}
+		for _, h := range c.gone {
+			if w.Header().Get(h) != "" {
+				t.Errorf("%s: %s kept", name, h)
+			}
+		}
 	}
 }
 
