@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/apigate/caddy-apigate/internal/gateway"
 )
 
 // Carriers are the places of a request where authentication methods read
@@ -14,13 +16,17 @@ import (
 // would accept it (`Authorization: Basic ...` counts too): a request holding
 // two of them is ambiguous, and once a method has decided, every carrier is
 // emptied so that only the verified credential's effect (the identity)
-// reaches the upstream.
+// reaches the upstream. Query parameters count under every name a lenient
+// upstream reads as theirs (gateway.QueryNameIs: API_KEY, api.key, api%5Fkey,
+// after a ';'); header names need no such care, as Caddy drops those with '_'
+// or '.' before any handler runs.
 //
 // Build it with AddHeader, AddQuery and Add before use; then Count and Strip
 // may be called concurrently. The zero value carries nothing.
 type Carriers struct {
 	headers []string // canonical header names
 	query   []string // query parameter names, as decoded
+	folded  []string // query names, gateway.FoldName'd
 }
 
 // AddHeader adds the request header name.
@@ -35,6 +41,7 @@ func (c *Carriers) AddHeader(name string) {
 func (c *Carriers) AddQuery(name string) {
 	if name != "" && !slices.Contains(c.query, name) {
 		c.query = append(c.query, name)
+		c.folded = append(c.folded, gateway.FoldName(name))
 	}
 }
 
@@ -57,40 +64,66 @@ func (c *Carriers) Headers() []string { return c.headers }
 func (c *Carriers) Query() []string { return c.query }
 
 // Count returns how many credentials r holds in c: each value of a carrier
-// header and each occurrence of a carrier query parameter (spelled plainly or
-// percent-encoded, with or without a value) counts once. It does not
-// allocate for parameter names without percent escapes.
+// header and each field of the query named as a carrier (under any spelling
+// gateway.QueryNameIs takes, with or without a value) counts once. It does
+// not allocate.
 func (c *Carriers) Count(r *http.Request) int {
 	n := 0
 	for _, h := range c.headers {
 		n += len(r.Header[h])
 	}
-	if len(c.query) == 0 || r.URL == nil || r.URL.RawQuery == "" {
+	if len(c.folded) == 0 || r.URL == nil || r.URL.RawQuery == "" {
 		return n
 	}
-	for part := range strings.SplitSeq(r.URL.RawQuery, "&") {
-		for _, q := range c.query {
-			if isParam(part, q) {
-				n++
-				break
-			}
-		}
-	}
-	return n
+	return n + c.countQuery(r.URL.RawQuery)
 }
 
-// Strip removes every carrier from r: the headers, and the query parameters
-// from the URL and RequestURI (the other parameters are kept byte for byte).
+func (c *Carriers) isCarrier(queryName string) bool {
+	for _, f := range c.folded {
+		if gateway.QueryNameIs(queryName, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// Strip removes every carrier from r: the headers, and the query fields Count
+// counts from the URL and RequestURI (the other fields are kept byte for
+// byte, with the separators that followed them).
 func (c *Carriers) Strip(r *http.Request) {
 	for _, h := range c.headers {
 		delete(r.Header, h)
 	}
-	if r.URL == nil || r.URL.RawQuery == "" {
+	if len(c.folded) == 0 || r.URL == nil || r.URL.RawQuery == "" || c.countQuery(r.URL.RawQuery) == 0 {
 		return
 	}
-	for _, q := range c.query {
-		if hasParam(r.URL.RawQuery, q) {
-			StripQueryParam(r, q)
+	raw := r.URL.RawQuery
+	kept := make([]byte, 0, len(raw))
+	at := 0
+	gateway.QueryFields(raw, func(field, name string) bool {
+		end := at + len(field)
+		if end < len(raw) {
+			end++ // the separator after the field
 		}
+		if !c.isCarrier(name) {
+			kept = append(kept, raw[at:end]...)
+		}
+		at = end
+		return true
+	})
+	r.URL.RawQuery = strings.TrimRight(string(kept), "&;")
+	if r.RequestURI != "" {
+		r.RequestURI = r.URL.RequestURI()
 	}
+}
+
+func (c *Carriers) countQuery(raw string) int {
+	n := 0
+	gateway.QueryFields(raw, func(_, name string) bool {
+		if c.isCarrier(name) {
+			n++
+		}
+		return true
+	})
+	return n
 }

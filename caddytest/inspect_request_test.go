@@ -173,6 +173,13 @@ func TestInspectMethodOverride(t *testing.T) {
 		{"query _method encoded", "/orders/1?a=1&%5Fmethod=DELETE", nil, ""},
 		{"query _METHOD", "/orders/1?_METHOD=DELETE", nil, ""},
 		{"form _method", "/orders/1", form, "note=x&_method=DELETE"},
+		// PHP reads these names as _method (Laravel, Symfony).
+		{"query .method", "/orders/1?.method=DELETE", nil, ""},
+		{"query +method", "/orders/1?+method=DELETE", nil, ""},
+		{"query [method", "/orders/1?%5Bmethod=DELETE", nil, ""},
+		{"query after ;", "/orders/1?a=1;_method=DELETE", nil, ""},
+		{"form .method", "/orders/1", form, "note=x&.method=DELETE"},
+		{"form space method", "/orders/1", form, "note=x&%20method=DELETE"},
 	} {
 		status, h, body := g.Do("POST", c.path, c.headers, c.body)
 		if status != 400 || h.Get("Content-Type") != "application/problem+json" || !strings.Contains(body, "method override") {

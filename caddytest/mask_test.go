@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -23,6 +25,10 @@ const (
 	formsDoc    = `{"card":"4111 1111 1111 1111","email":"mary@example.com","order":"1700000000000"}`
 	formsMasked = `{"card":"**** **** **** 1111","email":"***@example.com","order":"1700000000000"}`
 )
+
+// formsETag is the ETag the upstream derives from formsDoc: a client that
+// can test it tests a guess of the unmasked body.
+var formsETag = fmt.Sprintf(`"%x"`, sha256.Sum256([]byte(formsDoc)))
 
 // formsUpstream answers formsDoc in the form each path names, whatever the
 // request asked for.
@@ -45,6 +51,12 @@ func formsUpstream(t *testing.T) *Upstream {
 			// Honours Range, as a file server does.
 			w.Header().Set("Content-Type", "application/json")
 			http.ServeContent(w, r, "doc.json", time.Time{}, strings.NewReader(formsDoc))
+		case "/etag":
+			// An ETag derived from the body, and conditional requests
+			// answered against it, as many frameworks do.
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("ETag", formsETag)
+			http.ServeContent(w, r, "", time.Time{}, strings.NewReader(formsDoc))
 		case "/partial":
 			// Answers a part though none was asked for.
 			w.Header().Set("Content-Type", "application/json")
@@ -138,6 +150,32 @@ http://127.0.0.1:{PORT} {
 		for _, r := range up.Requests() {
 			if r.Path == "/file" && (r.Header.Get("Range") != "" || r.Header.Get("If-Range") != "") {
 				t.Errorf("the upstream got Range %q, If-Range %q", r.Header.Get("Range"), r.Header.Get("If-Range"))
+			}
+		}
+	})
+
+	t.Run("validators", func(t *testing.T) {
+		// A 304 or a 412 would confirm a guess of the unmasked body.
+		for _, h := range []map[string]string{
+			nil, // a HEAD's ETag would let a client test guesses offline
+			{"If-None-Match": formsETag},
+			{"If-None-Match": "W/" + formsETag},
+			{"If-Match": `"a-wrong-guess"`},
+		} {
+			for _, method := range []string{"GET", "HEAD"} {
+				req, _ := http.NewRequest(method, g.URL("/etag"), nil)
+				for k, v := range h {
+					req.Header.Set(k, v)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body := read(resp)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || method == "GET" && body != formsMasked || resp.Header.Get("ETag") != "" {
+					t.Fatalf("%s %v: %d %q ETag %q", method, h, resp.StatusCode, body, resp.Header.Get("ETag"))
+				}
 			}
 		}
 	})

@@ -79,6 +79,14 @@ func TestOnlyOneVerifiedCredentialReachesTheUpstream(t *testing.T) {
 		"repeated authorization":            {"", http.Header{"Authorization": {"Bearer " + good, "Bearer " + forged}}},
 		"repeated query parameter":          {"api_key=" + shop.Key + "&api_key=" + other.Key, nil},
 		"valid key and basic credentials":   {"", http.Header{"X-Api-Key": {shop.Key}, "Authorization": {"Basic YWRtaW46YWRtaW4="}}},
+		// Query names a lenient upstream reads as api_key: PHP maps '.' and
+		// ' ' to '_', ASP.NET ignores case, some servers split on ';'.
+		// (Caddy drops header names with '_' or '.' itself.)
+		"valid token, other's key as API_KEY":        {"API_KEY=" + other.Key, http.Header{"Authorization": {"Bearer " + good}}},
+		"valid token, other's key as api.key":        {"api.key=" + other.Key, http.Header{"Authorization": {"Bearer " + good}}},
+		"valid token, other's key as api+key":        {"api+key=" + other.Key, http.Header{"Authorization": {"Bearer " + good}}},
+		"valid token, other's key after a semicolon": {"x=1;api_key=" + other.Key, http.Header{"Authorization": {"Bearer " + good}}},
+		"valid key, other's key as Api_Key":          {"Api_Key=" + other.Key, http.Header{"X-Api-Key": {shop.Key}}},
 	}
 	passed := map[string]struct {
 		query    string

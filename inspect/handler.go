@@ -330,8 +330,8 @@ func (in *Inspect) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp
 	var mw *maskResponseWriter
 	var asks [len(unmaskableAsks)][]string
 	out := w
-	if in.masker != nil && r.Method != http.MethodHead {
-		mw = &maskResponseWriter{ResponseWriter: w, in: in, r: r}
+	if in.masker != nil {
+		mw = &maskResponseWriter{ResponseWriter: w, in: in, r: r, head: r.Method == http.MethodHead}
 		out = mw
 		asks = dropUnmaskableAsks(r)
 	}

@@ -33,6 +33,9 @@ const (
 // answer is done (handlers before this one may read them).
 func dropUnmaskableAsks(r *http.Request) (saved [len(unmaskableAsks)][]string) {
 	for i, name := range unmaskableAsks {
+		if i >= firstValidatorAsk && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			break
+		}
 		if v, ok := r.Header[name]; ok {
 			saved[i] = v
 			delete(r.Header, name)
@@ -50,8 +53,13 @@ func restoreUnmaskableAsks(r *http.Request, saved [len(unmaskableAsks)][]string)
 }
 
 // unmaskableAsks are the request headers that ask for an answer that cannot
-// be masked (canonical form).
-var unmaskableAsks = [...]string{"Accept-Encoding", "Range", "If-Range"}
+// be masked (canonical form). From firstValidatorAsk on, the conditions on a
+// validator of the unmasked body (many frameworks hash the body into the
+// ETag): a 304 or a 412 would confirm a guess of what was masked. They are
+// taken off GET and HEAD only; an unsafe request's If-Match guards a write.
+var unmaskableAsks = [...]string{"Accept-Encoding", "Range", "If-Range", "If-None-Match", "If-Match"}
+
+const firstValidatorAsk = 3
 
 // maskResponseWriter masks response bodies on their way to the client: every
 // body except those of a declared binary type (binaryType). A compressed body
@@ -70,6 +78,7 @@ type maskResponseWriter struct {
 	active      bool // the body is masked
 	refused     bool // the answer was replaced by a 502: the body is dropped
 	buffering   bool
+	head        bool // the answer to a HEAD: no body, only its headers
 	status      int
 	codings     []string // content codings to decode, in the order applied
 	derived     [len(bodyDerivedHeaders)][]string
@@ -154,6 +163,12 @@ func (w *maskResponseWriter) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	h := w.Header()
+	if w.head || code == http.StatusNotModified {
+		dropUnmaskedBodyHeaders(code, h)
+		w.sentHeader = true
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
 	action, codings, why := classify(code, h)
 	switch action {
 	case maskPass:
@@ -230,6 +245,24 @@ func (w *maskResponseWriter) refuse(why unmaskable) {
 	w.sentHeader = true
 	_, _ = w.in.strictGate.Reject(w.ResponseWriter, w.r, w.in.ans.response[why])
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// dropUnmaskedBodyHeaders removes, from an answer that has no body to mask
+// (a HEAD's, a 304), the headers that describe the unmasked body the client
+// never gets: its validators and digests, and for a HEAD its length, coding
+// and ranges, as the GET's masked answer would not have them either.
+func dropUnmaskedBodyHeaders(code int, h http.Header) {
+	if code == http.StatusNoContent || binaryType(h.Get("Content-Type")) {
+		return
+	}
+	for _, name := range bodyDerivedHeaders {
+		delete(h, name)
+	}
+	if code != http.StatusNotModified {
+		for _, name := range [...]string{"Content-Length", "Content-Encoding", "Content-Range", "Accept-Ranges"} {
+			delete(h, name)
+		}
+	}
 }
 
 // bodyDerivedHeaders are computed from the body (canonical form).

@@ -229,9 +229,23 @@ func TestMaskDecodeKeepsStreaming(t *testing.T) {
 // headers are back once the handlers are done.
 func TestMaskAsksForWholeBodies(t *testing.T) {
 	in := provisionInspect(t, &Inspect{Mask: &MaskConfig{Card: true}})
+	// A PUT keeps the If-Match that guards its write.
+	put := newInspectRequest(context.Background(), "PUT", "/x", "", "")
+	put.Header.Set("If-Match", `"v1"`)
+	put.Header.Set("Range", "bytes=0-10")
+	if err := in.ServeHTTP(httptest.NewRecorder(), put, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if r.Header.Get("If-Match") != `"v1"` || r.Header.Get("Range") != "" {
+			t.Errorf("PUT: the next handler saw %v", r.Header)
+		}
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
 	r := newInspectRequest(context.Background(), "GET", "/x", "", "")
 	r.Header.Set("Range", "bytes=0-10")
 	r.Header.Set("If-Range", `"v1"`)
+	r.Header.Set("If-None-Match", `"v1"`)
+	r.Header.Set("If-Match", `"v1"`)
 	r.Header.Set("Accept-Encoding", "gzip, br")
 	var seen http.Header
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
@@ -244,7 +258,7 @@ func TestMaskAsksForWholeBodies(t *testing.T) {
 	if err := in.ServeHTTP(w, r, next); err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range []string{"Range", "If-Range", "Accept-Encoding"} {
+	for _, h := range []string{"Range", "If-Range", "Accept-Encoding", "If-None-Match", "If-Match"} {
 		if _, ok := seen[h]; ok {
 			t.Errorf("the next handler saw %s", h)
 		}
@@ -254,6 +268,58 @@ func TestMaskAsksForWholeBodies(t *testing.T) {
 	}
 	if r.Header.Get("Range") != "bytes=0-10" || r.Header.Get("Accept-Encoding") != "gzip, br" {
 		t.Errorf("headers not restored: %v", r.Header)
+	}
+}
+
+// A HEAD's answer and a 304 have no body to mask, but their headers describe
+// the unmasked one: its validators and digests go (and a HEAD's length and
+// coding), except for binary types, which are not masked.
+func TestMaskBodylessAnswers(t *testing.T) {
+	in := provisionInspect(t, &Inspect{Mask: &MaskConfig{Card: true}})
+	for _, c := range []struct {
+		method, ctype string
+		status        int
+		kept, gone    []string
+	}{
+		{"HEAD", "application/json", 200, nil, []string{"Etag", "Content-Digest", "Content-Length", "Content-Encoding", "Accept-Ranges"}},
+		{"HEAD", "", 200, nil, []string{"Etag", "Content-Length"}},
+		{"HEAD", "image/png", 200, []string{"Etag", "Content-Length", "Accept-Ranges"}, nil},
+		{"GET", "", 304, []string{"Cache-Control"}, []string{"Etag", "Content-Digest"}},
+		{"HEAD", "application/json", 204, []string{"Etag"}, nil},
+	} {
+		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			h := w.Header()
+			if c.ctype != "" {
+				h.Set("Content-Type", c.ctype)
+			}
+			for _, name := range []string{"Etag", "Content-Digest", "Accept-Ranges", "Cache-Control"} {
+				h.Set(name, "x")
+			}
+			h.Set("Content-Length", "27")
+			if c.ctype != "image/png" {
+				h.Set("Content-Encoding", "gzip")
+			}
+			w.WriteHeader(c.status)
+			return nil
+		})
+		w := httptest.NewRecorder()
+		if err := in.ServeHTTP(w, newInspectRequest(context.Background(), c.method, "/x", "", ""), next); err != nil {
+			t.Fatal(err)
+		}
+		name := c.method + " " + strconv.Itoa(c.status) + " " + c.ctype
+		if w.Code != c.status {
+			t.Errorf("%s: %d", name, w.Code)
+		}
+		for _, h := range c.kept {
+			if w.Header().Get(h) == "" {
+				t.Errorf("%s: %s removed", name, h)
+			}
+		}
+		for _, h := range c.gone {
+			if w.Header().Get(h) != "" {
+				t.Errorf("%s: %s kept", name, h)
+			}
+		}
 	}
 }
 
@@ -330,4 +396,57 @@ func TestMaskClassify(t *testing.T) {
 			t.Errorf("%d %q %q: %v, want %v", c.status, c.ctype, c.encoding, got, c.want)
 		}
 	}
+}
+
+// FuzzMaskResponse: whatever an upstream answers (any Content-Encoding and
+// Content-Type, any bytes, announced or streamed in pieces), the client never
+// gets a readable, unmasked e-mail address: the answer is masked, refused
+// with a 502, or passed as a declared binary type.
+func FuzzMaskResponse(f *testing.F) {
+	doc := []byte(`{"email":"ann@example.com","card":"4111 1111 1111 1111"}`)
+	gz := compress(f, doc, "gzip")
+	f.Add("gzip", "application/json", true, uint8(7), gz)
+	f.Add("gzip", "", false, uint8(0), append(append([]byte{}, gz...), doc...))
+	f.Add("deflate", "text/plain", false, uint8(3), compress(f, doc, "raw-deflate"))
+	f.Add("zstd, gzip", "", true, uint8(1), compress(f, doc, "zstd", "gzip"))
+	f.Add("identity", "application/json", false, uint8(2), doc)
+	f.Add("x-gzip", "text/html", false, uint8(5), doc)
+	f.Add("", "image/svg+xml", true, uint8(0), doc)
+	in := provisionInspect(f, &Inspect{Mask: &MaskConfig{Email: true}})
+	f.Fuzz(func(t *testing.T, coding, ctype string, announced bool, piece uint8, body []byte) {
+		w := httptest.NewRecorder()
+		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Content-Type", ctype)
+			if coding != "" {
+				w.Header().Set("Content-Encoding", coding)
+			}
+			if announced {
+				w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			}
+			n := int(piece) + 1
+			for i := 0; i < len(body); i += n {
+				if _, err := w.Write(body[i:min(i+n, len(body))]); err != nil {
+					return nil
+				}
+			}
+			return nil
+		})
+		if err := in.ServeHTTP(w, newInspectRequest(context.Background(), "GET", "/x", "", ""), next); err != nil {
+			return // the handler chain's error: Caddy answers it
+		}
+		out := w.Body.Bytes()
+		if w.Code == http.StatusBadGateway || binaryType(ctype) || len(out) == 0 {
+			return
+		}
+		for _, v := range w.Header().Values("Content-Encoding") {
+			for c := range strings.SplitSeq(v, ",") {
+				if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+					t.Fatalf("Content-Encoding %q passed (upstream %q)", v, coding)
+				}
+			}
+		}
+		if bytes.Count(out, []byte("ann@example.com")) > 0 {
+			t.Fatalf("unmasked address in %q (coding %q, type %q)", out, coding, ctype)
+		}
+	})
 }

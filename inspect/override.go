@@ -15,15 +15,19 @@ var MethodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", 
 const MethodOverrideParam = "_method"
 
 // IsMethodOverrideName reports whether a decoded parameter name is
-// MethodOverrideParam, in any case (decoders differ on case).
+// MethodOverrideParam as a lenient decoder reads it: in any case, and with
+// '.', ' ', '[' or '-' for the '_' (PHP reads .method as _method).
 func IsMethodOverrideName[T string | []byte](name T) bool {
 	if len(name) != len(MethodOverrideParam) {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
 		b := name[i]
-		if b >= 'A' && b <= 'Z' {
+		switch {
+		case b >= 'A' && b <= 'Z':
 			b += 'a' - 'A'
+		case b == '.' || b == ' ' || b == '[' || b == '-':
+			b = '_'
 		}
 		if b != MethodOverrideParam[i] {
 			return false

@@ -24,6 +24,13 @@ func TestQueryHasMethodOverride(t *testing.T) {
 		"q=_method":               false,
 		"_method%=x":              false,
 		"%5Fmethod%20=x":          false,
+		// PHP reads these as _method.
+		".method=DELETE":   true,
+		"+method=DELETE":   true,
+		"%20method=DELETE": true,
+		"%5Bmethod=DELETE": true,
+		"-METHOD=DELETE":   true,
+		"__method=DELETE":  false,
 	} {
 		if got := QueryHasMethodOverride(raw); got != want {
 			t.Errorf("%q: %v, want %v", raw, got, want)
@@ -31,8 +38,12 @@ func TestQueryHasMethodOverride(t *testing.T) {
 	}
 }
 
+// lenientName folds a name as PHP and other lenient decoders read it.
+var lenientName = strings.NewReplacer(".", "_", " ", "_", "[", "_", "-", "_")
+
 // FuzzQueryHasMethodOverride: whenever Go's own query parser finds a
-// _method parameter (in any case), so does the check.
+// _method parameter (in any case, or spelt as PHP reads it), so does the
+// check.
 func FuzzQueryHasMethodOverride(f *testing.F) {
 	for _, s := range []string{"_method=x", "a=1&%5Fmethod=2", "_MeThOd", "a;b=c", "%zz&_method"} {
 		f.Add(s)
@@ -45,7 +56,7 @@ func FuzzQueryHasMethodOverride(f *testing.F) {
 				continue
 			}
 			for name := range q {
-				if strings.EqualFold(name, MethodOverrideParam) && !got {
+				if lenientName.Replace(strings.ToLower(name)) == MethodOverrideParam && !got {
 					t.Fatalf("%q has %q, not found", raw, name)
 				}
 			}
@@ -63,6 +74,8 @@ func TestBodyCheckerFormMethodOverride(t *testing.T) {
 		"method=DELETE&q=1":   false,
 		"note=_method%3DPUT":  false,
 		"a=1&_methodx=DELETE": false,
+		"a=1&.method=DELETE":  true,
+		"%5BMethod=DELETE":    true,
 		"comment=%C0%A7+OR+1": false, // no detector: bytes are not read as text
 	} {
 		b.Reset(BodyForm)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -115,36 +116,19 @@ func CarriesCredential(r *http.Request) bool {
 	return false
 }
 
-// inQuery reports whether a parameter of the raw query is a carrier. Both '&'
-// and ';' separate parameters (some upstreams split on either).
+// inQuery reports whether a parameter of the raw query is a carrier.
 func (s *carrierSet) inQuery(raw string) bool {
-	for len(raw) > 0 {
-		end := len(raw)
-		for i := 0; i < len(raw); i++ {
-			if raw[i] == '&' || raw[i] == ';' {
-				end = i
-				break
-			}
-		}
-		part := raw[:end]
-		if end < len(raw) {
-			raw = raw[end+1:]
-		} else {
-			raw = ""
-		}
-		for i := 0; i < len(part); i++ {
-			if part[i] == '=' {
-				part = part[:i]
-				break
-			}
-		}
+	found := false
+	QueryFields(raw, func(_, name string) bool {
 		for _, c := range s.query {
-			if nameIs(part, c, true) {
-				return true
+			if nameIs(name, c, true) {
+				found = true
+				return false
 			}
 		}
-	}
-	return false
+		return true
+	})
+	return found
 }
 
 // nameIs reports whether name, percent-decoded when unescape is set, folds to
@@ -172,6 +156,36 @@ func nameIs(name, folded string, unescape bool) bool {
 		j++
 	}
 	return j == len(folded)
+}
+
+// FoldName returns a parameter or header name as QueryNameIs compares it:
+// lower case, with '-', '.', ' ' and '[' as '_'.
+func FoldName(name string) string { return foldName(name) }
+
+// QueryNameIs reports whether the query parameter name as sent (still
+// percent-encoded) is folded (a FoldName result) as the most lenient upstream
+// reads it: percent-decoded, '+' as a space, ASCII case ignored, and '-',
+// '_', '.', ' ' and '[' alike (PHP reads api.key as api_key, ASP.NET ignores
+// case). It does not allocate.
+func QueryNameIs(name, folded string) bool { return nameIs(name, folded, true) }
+
+// QueryFields calls yield with each field of a raw query (name=value, still
+// encoded) and its name, splitting on both '&' and ';' (some servers take
+// either as a separator), until yield returns false.
+func QueryFields(raw string, yield func(field, name string) bool) {
+	for len(raw) > 0 {
+		end := strings.IndexAny(raw, "&;")
+		field := raw
+		if end >= 0 {
+			field, raw = raw[:end], raw[end+1:]
+		} else {
+			raw = ""
+		}
+		name, _, _ := strings.Cut(field, "=")
+		if !yield(field, name) {
+			return
+		}
+	}
 }
 
 // foldName returns name as nameIs compares it.
