@@ -97,13 +97,16 @@ func (a *Auth) revokeExposed(r *http.Request, now time.Time) {
 	}
 }
 
-// revokeLeaked revokes key id (not its successors, which did not leak) and
-// emits key.leaked. A failure is logged: the caller's answer does not change.
+// revokeLeaked revokes key id and every key it was rotated into, and emits
+// key.leaked. Whoever held the leaked key could have rotated it into a key
+// of their own, so its successors go too, as they do on the admin API's
+// revocation by default. A failure is logged: the caller's answer does not
+// change.
 func revokeLeaked(ctx context.Context, app interface {
 	Store() *keystore.Store
 	Emit(string, map[string]any)
 }, logger *zap.Logger, id, consumer, reason string, now time.Time) bool {
-	if _, _, err := app.Store().Revoke(context.WithoutCancel(ctx), id, keystore.KeyOnly, now); err != nil {
+	if _, _, err := app.Store().Revoke(context.WithoutCancel(ctx), id, keystore.WithSuccessors, now); err != nil {
 		logger.Error("revoking a leaked key", zap.String("key_id", id), zap.String("reason", reason), zap.Error(err))
 		return false
 	}

@@ -241,7 +241,19 @@ func TestLeakReportPlain(t *testing.T) {
 	if status, _, body := rg.Do("POST", "/v1/keys/revoke", nil, report); status != 200 || body != `[{"result":"revoked"},{"result":"not_a_key"}]` {
 		t.Fatalf("a report: %d %s", status, body)
 	}
-	Eventually(t, 20*time.Second, "key.leaked delivered", func() bool { return len(rg.hook.Of("key.leaked")) == 2 })
+	// A reported key takes the keys it was rotated into with it: whoever
+	// held it could have rotated it into one of their own.
+	k3 := rg.CreateKey(map[string]any{"consumer": "shop"})
+	status, rotated := rg.AdminDo("POST", "/api_gateway/keys/"+k3.ID+"/rotate", nil)
+	var successor CreatedKey
+	if status != 201 || json.Unmarshal(rotated, &successor) != nil || successor.ID == "" {
+		t.Fatalf("rotate: %d %s", status, rotated)
+	}
+	if status, _, body := rg.Do("POST", "/v1/keys/revoke", map[string]string{"X-Api-Key": k3.Key}, ""); status != 200 ||
+		rg.keyStatus(t, k3.ID) != "revoked" || rg.keyStatus(t, successor.ID) != "revoked" {
+		t.Fatalf("reporting a rotated key: %d %s; successor %s", status, body, rg.keyStatus(t, successor.ID))
+	}
+	Eventually(t, 20*time.Second, "key.leaked delivered", func() bool { return len(rg.hook.Of("key.leaked")) == 3 })
 	if r := rg.hook.Of("key.leaked")[0].Data["reason"]; r != "reported" {
 		t.Fatalf("reason %v", r)
 	}
