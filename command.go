@@ -87,7 +87,7 @@ or several in one, separated by spaces.`,
 			if len(meta) > 0 {
 				md, err := parseMeta(meta)
 				if err != nil {
-					return err
+					return adminclient.Error(c, err)
 				}
 				body["metadata"] = md
 			}
@@ -284,8 +284,9 @@ func printList(w io.Writer, data []byte) error {
 	return tw.Flush()
 }
 
-// parseMeta reads the values of --meta: name=value pairs, each name once.
-// The admin API checks names and sizes (keystore.ValidateMetadata).
+// parseMeta reads the values of --meta: name=value pairs, each name once,
+// valid as keystore.ValidateMetadata says. It is given what a user typed
+// (FuzzParseMeta).
 func parseMeta(pairs []string) (map[string]string, error) {
 	md := make(map[string]string, len(pairs))
 	for _, p := range pairs {
@@ -297,6 +298,11 @@ func parseMeta(pairs []string) (map[string]string, error) {
 			return nil, fmt.Errorf("--meta %s given twice", name)
 		}
 		md[name] = val
+	}
+	// The admin API checks them too: here the error names the flag before
+	// anything is sent.
+	if err := keystore.ValidateMetadata(md); err != nil {
+		return nil, fmt.Errorf("--meta: %w", err)
 	}
 	return md, nil
 }

@@ -78,7 +78,7 @@ func (a *APIKey) Authenticate(r *http.Request, clientIP netip.Addr, now time.Tim
 		KeyID:       e.Record.ID,
 		Method:      "api_key",
 		KeyInGrace:  e.Record.RotatedTo != "",
-		Metadata:    e.Record.Metadata,
+		Metadata:    e.MetaPlaceholders,
 	}
 	id.Deprecation, id.Sunset = e.Deprecation(now)
 	return id, nil

@@ -314,8 +314,8 @@ func (a *Auth) accept(w http.ResponseWriter, r *http.Request, id *Identity) {
 		for name, val := range id.Claims {
 			repl.Set("http.auth.user."+name, val)
 		}
-		for name, val := range id.Metadata {
-			repl.Set("http.auth.user.meta."+name, val)
+		for placeholder, val := range id.Metadata {
+			repl.Set(placeholder, val)
 		}
 	}
 	if id.Deprecation != "" {

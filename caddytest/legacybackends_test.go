@@ -79,6 +79,10 @@ func TestLegacyBackendsExample(t *testing.T) {
 	if status, _ := g.AdminDo("POST", "/api_gateway/keys", map[string]any{"consumer": "x", "metadata": map[string]string{"Bad-Name": "v"}}); status != 400 {
 		t.Fatalf("invalid metadata name: %d", status)
 	}
+	bad, err := exec.Command(binary(t), "api-key", "create", "--address", g.Admin, "--consumer", "x", "--meta", "Bad-Name=v").CombinedOutput()
+	if err == nil || !strings.Contains(string(bad), "--meta") || !strings.Contains(string(bad), "Bad-Name") {
+		t.Fatalf("--meta with an invalid name: %v %s", err, bad)
+	}
 	if strings.Contains(g.Output(), key) {
 		t.Fatal("the key appears in Caddy's output")
 	}

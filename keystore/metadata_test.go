@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestMetadata(t *testing.T) {
@@ -49,4 +50,26 @@ func TestMetadataValidation(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
 		}
 	}
+}
+
+// FuzzValidateMetadata: metadata that passes can go into a placeholder name
+// and a request header as it is.
+func FuzzValidateMetadata(f *testing.F) {
+	f.Add("account", "acme-42")
+	f.Add("tenant_id", "x\r\nX-Injected: 1")
+	f.Add("Bad.Name", "\xff")
+	f.Add("a", "caf\u00e9 \u2028")
+	f.Fuzz(func(t *testing.T, name, val string) {
+		if ValidateMetadata(map[string]string{name: val}) != nil {
+			return
+		}
+		if !ValidMetadataName(name) || strings.ContainsAny(name, "{}.") || len(val) > MaxMetadataValue {
+			t.Fatalf("accepted name %q", name)
+		}
+		for _, r := range val {
+			if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+				t.Fatalf("accepted value %q", val)
+			}
+		}
+	})
 }

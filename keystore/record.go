@@ -225,6 +225,10 @@ func ValidateMetadata(md map[string]string) error {
 	return nil
 }
 
+// MetaPlaceholderPrefix is the placeholder name of a metadata pair before
+// its name.
+const MetaPlaceholderPrefix = "http.auth.user.meta."
+
 // ValidMetadataName reports whether s is a metadata name: 1 to
 // MaxMetadataName bytes of a-z, 0-9 and _.
 func ValidMetadataName(s string) bool {
@@ -257,6 +261,12 @@ type Entry struct {
 	// Scopes joined by spaces, for the placeholder.
 	ScopeString string
 
+	// MetaPlaceholders is the record's metadata keyed by placeholder name
+	// (http.auth.user.meta.<name>), built once so a request sets the
+	// placeholders without building their names. Nil without metadata; never
+	// modify it.
+	MetaPlaceholders map[string]string
+
 	// Deprecation and sunset header values for a rotated key, or for a key past
 	// max_age (deprecatedAt is then the moment it became deprecated).
 	deprecatedAt time.Time
@@ -277,6 +287,12 @@ func newEntry(r Record, maxAge time.Duration) (*Entry, error) {
 		return nil, fmt.Errorf("record %s: %w", r.ID, err)
 	}
 	e := &Entry{Record: r, prefixes: prefixes, ScopeString: strings.Join(r.Scopes, " ")}
+	if len(r.Metadata) > 0 {
+		e.MetaPlaceholders = make(map[string]string, len(r.Metadata))
+		for name, val := range r.Metadata {
+			e.MetaPlaceholders[MetaPlaceholderPrefix+name] = val
+		}
+	}
 	copy(e.hash[:], h)
 	// The index keeps the hash as bytes only.
 	e.Record.Hash = ""

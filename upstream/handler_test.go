@@ -23,6 +23,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/apigate/caddy-apigate/internal/gateway"
 )
@@ -170,6 +171,7 @@ func TestConcurrentMissesMakeOneExchange(t *testing.T) {
 	u := provision(t, exchangeConfig(idp.URL), &now)
 	var wg sync.WaitGroup
 	var bad atomic.Int64
+	misses := testutil.ToFloat64(tokenMisses)
 	for range 50 {
 		wg.Go(func() {
 			if w, got := serve(u, "subject-c", "Authorization"); w.Code != 200 || got != "Bearer x.subject-c.orders" {
@@ -177,17 +179,72 @@ func TestConcurrentMissesMakeOneExchange(t *testing.T) {
 			}
 		})
 	}
-	// Let the requests pile up on the first one's exchange.
-	deadline := time.Now().Add(5 * time.Second)
-	for idp.calls.Load() == 0 && time.Now().Before(deadline) {
+	// Hold the exchange until all 50 requests have missed the cache and
+	// gone for a token (polled, not slept: a slow machine only waits longer).
+	deadline := time.Now().Add(30 * time.Second)
+	for idp.calls.Load() == 0 || testutil.ToFloat64(tokenMisses)-misses < 50 {
+		if time.Now().After(deadline) {
+			close(idp.release)
+			t.Fatalf("after 30 s: %d exchanges, %v misses", idp.calls.Load(), testutil.ToFloat64(tokenMisses)-misses)
+		}
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(50 * time.Millisecond)
 	close(idp.release)
 	wg.Wait()
 	if bad.Load() != 0 || idp.calls.Load() != 1 {
 		t.Fatalf("%d bad answers, %d exchanges; want 0 and 1", bad.Load(), idp.calls.Load())
 	}
+}
+
+// TestCacheSurvivesReload provisions the same configuration again, as a
+// reload does (the new handler first, then the old one's Cleanup): the new
+// handler serves the tokens the old one obtained. A changed audience is
+// another configuration, with a cache of its own.
+func TestCacheSurvivesReload(t *testing.T) {
+	idp := newFakeIdP(t)
+	now := time.Unix(1_700_000_000, 0)
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	load := func(cfg *UpstreamAuth) *UpstreamAuth {
+		cfg.now = func() time.Time { return now }
+		if err := cfg.Provision(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	old := load(exchangeConfig(idp.URL))
+	if w, got := serve(old, "subject-r", "Authorization"); w.Code != 200 || got != "Bearer x.subject-r.orders" {
+		t.Fatalf("before the reload: %d %q", w.Code, got)
+	}
+	fresh := load(exchangeConfig(idp.URL))
+	if err := old.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Cleanup() //nolint:errcheck
+	if w, got := serve(fresh, "subject-r", "Authorization"); w.Code != 200 || got != "Bearer x.subject-r.orders" {
+		t.Fatalf("after the reload: %d %q", w.Code, got)
+	}
+	if n := idp.calls.Load(); n != 1 {
+		t.Fatalf("%d exchanges across a reload, want 1", n)
+	}
+	other := exchangeConfig(idp.URL)
+	other.TokenExchange.Audience = []string{"billing"}
+	billing := load(other)
+	defer billing.Cleanup() //nolint:errcheck
+	if _, got := serve(billing, "subject-r", "Authorization"); got != "Bearer x.subject-r.billing" {
+		t.Fatalf("another audience got %q", got)
+	}
+	if n := idp.calls.Load(); n != 2 {
+		t.Fatalf("%d exchanges with a changed audience, want 2", n)
+	}
+	// The last handler's Cleanup frees the cache: a new one starts empty.
+	if err := fresh.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := caches.References(fresh.cacheKey); ok {
+		t.Fatal("the cache outlived the last handler using it")
+	}
+	fresh.cacheKey = "" // cleaned up above
 }
 
 func TestProviderFailureAndRefusal(t *testing.T) {

@@ -70,6 +70,16 @@ http://127.0.0.1:{PORT} {
 		}
 		reverse_proxy {UPSTREAM}
 	}
+	handle /reports-post/* {
+		api_upstream_auth {
+			client_credentials {IDP}/oauth/token {
+				client_id sid1
+				client_secret verysecret
+				auth_method client_secret_post
+			}
+		}
+		reverse_proxy {UPSTREAM}
+	}
 }
 `
 
@@ -134,13 +144,23 @@ func TestTokenExchangeAgainstZitadel(t *testing.T) {
 	own := up.headers()
 	ownTok := strings.TrimPrefix(own[len(own)-1], "Bearer ")
 	secrets = append(secrets, ownTok)
-	if plain, err := idp.op.Crypto().Decrypt(ownTok); err != nil || !strings.HasSuffix(plain, ":sid1") {
-		t.Fatalf("the upstream did not get sid1's token from the provider: %q %v", plain, err)
+	// The same with client_secret_post (zitadel's token exchange takes
+	// client_secret_basic only; its client credentials grant takes both).
+	if status, body = get(t, base+"/reports-post/1", subject); status != 200 {
+		t.Fatalf("client credentials, client_secret_post: %d %s", status, body)
+	}
+	own = up.headers()
+	postTok := strings.TrimPrefix(own[len(own)-1], "Bearer ")
+	secrets = append(secrets, postTok)
+	for _, tok := range []string{ownTok, postTok} {
+		if plain, err := idp.op.Crypto().Decrypt(tok); err != nil || !strings.HasSuffix(plain, ":sid1") {
+			t.Fatalf("the upstream did not get sid1's token from the provider: %q %v", plain, err)
+		}
 	}
 
 	// A refused exchange: the provider revoked the caller's token after the
 	// gateway cached its introspection, so api_auth lets it in and the
-	// exchange for billing fails with invalid_request: 401.
+	// exchange for billing fails with invalid_grant: 401.
 	revoked, revokedID := idp.userToken(t, "id1")
 	secrets = append(secrets, revoked)
 	if status, _ = get(t, base+"/orders/2", revoked); status != 200 {
@@ -151,7 +171,7 @@ func TestTokenExchangeAgainstZitadel(t *testing.T) {
 	}
 	status, body = get(t, base+"/billing/1", revoked)
 	bodies = append(bodies, body)
-	if status != http.StatusUnauthorized || strings.Contains(body, "invalid_request") || strings.Contains(body, "subject_token") {
+	if status != http.StatusUnauthorized || strings.Contains(body, "invalid_grant") || strings.Contains(body, "revoked") {
 		t.Fatalf("refused exchange: %d %s", status, body)
 	}
 

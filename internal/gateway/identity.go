@@ -30,8 +30,8 @@ type Identity struct {
 	Claims map[string]string
 
 	// Metadata are the string pairs of the API key's record (never secret),
-	// exposed as {http.auth.user.meta.<name>} placeholders. Shared by every
-	// request made with the key: never modify it.
+	// keyed by the name of their placeholder, http.auth.user.meta.<name>.
+	// Shared by every request made with the key: never modify it.
 	Metadata map[string]string
 
 	// Deprecation and Sunset are header values to send back when the credential
