@@ -1,17 +1,10 @@
 package apigate
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"maps"
 	"net/http"
 	"net/url"
-	"os"
-	"slices"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -97,7 +90,7 @@ or several in one, separated by spaces.`,
 				}
 				body["ttl"] = ttl
 			}
-			return adminclient.Run(c, http.MethodPost, "/api_gateway/keys", body, printKey)
+			return adminclient.Run(c, http.MethodPost, "/api_gateway/keys", body, adminclient.PrintKey)
 		},
 	}
 	create.Flags().String("consumer", "", "The `name` of who the key is for (required)")
@@ -123,7 +116,7 @@ scopes, status (active, grace, expired, revoked), creation and expiry.`,
 			if consumer, _ := c.Flags().GetString("consumer"); consumer != "" {
 				uri += "?consumer=" + url.QueryEscape(consumer)
 			}
-			return adminclient.Run(c, http.MethodGet, uri, nil, printList)
+			return adminclient.Run(c, http.MethodGet, uri, nil, adminclient.PrintList)
 		},
 	}
 	list.Flags().String("consumer", "", "Only the keys of the consumer of this `name` (default: every consumer)")
@@ -138,7 +131,7 @@ func showKeyCommand() *cobra.Command {
 		Example: `  caddy api-key show cr5Mgdb3sWew`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return adminclient.Run(c, http.MethodGet, "/api_gateway/keys/"+url.PathEscape(args[0]), nil, printKey)
+			return adminclient.Run(c, http.MethodGet, "/api_gateway/keys/"+url.PathEscape(args[0]), nil, adminclient.PrintKey)
 		},
 	}
 }
@@ -163,7 +156,7 @@ key it was rotated into.`,
 				}
 				body["grace"] = grace
 			}
-			return adminclient.Run(c, http.MethodPost, "/api_gateway/keys/"+url.PathEscape(args[0])+"/rotate", body, printKey)
+			return adminclient.Run(c, http.MethodPost, "/api_gateway/keys/"+url.PathEscape(args[0])+"/rotate", body, adminclient.PrintKey)
 		},
 	}
 	rotate.Flags().String("grace", "", "How long the old key keeps working, a `duration` such as 24h or 0s (default: the keys { grace } setting, 168h unless set)")
@@ -185,7 +178,7 @@ dies with it; --keep-successors revokes the key alone.`,
 			if keep, _ := c.Flags().GetBool("keep-successors"); keep {
 				uri += "?keep_successors=true"
 			}
-			return adminclient.Run(c, http.MethodDelete, uri, nil, printKey)
+			return adminclient.Run(c, http.MethodDelete, uri, nil, adminclient.PrintKey)
 		},
 	}
 	revoke.Flags().Bool("keep-successors", false, "Revoke this key alone: the keys it was rotated into keep working")
@@ -220,68 +213,6 @@ func checkDuration(flag, v string) error {
 		return fmt.Errorf("%s %q must not be negative", flag, v)
 	}
 	return nil
-}
-
-func printKey(w io.Writer, data []byte) error {
-	var k keystore.View
-	if err := json.Unmarshal(data, &k); err != nil {
-		return fmt.Errorf("decoding the answer: %w", err)
-	}
-	at := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.Format(time.RFC3339)
-	}
-	// The fields in this order, each when it has a value or always shows.
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, f := range []struct {
-		name, value string
-		always      bool
-	}{
-		{"key", k.Key, false}, {"id", k.ID, true}, {"consumer", k.Consumer, true},
-		{"scopes", strings.Join(k.Scopes, " "), true}, {"status", string(k.Status), true},
-		{"allowed_ips", strings.Join(k.AllowedIPs, " "), false}, {"description", k.Description, false},
-		{"created_at", k.CreatedAt.Format(time.RFC3339), true}, {"expires_at", at(k.ExpiresAt), false},
-		{"rotated_at", at(k.RotatedAt), false}, {"revoked_at", at(k.RevokedAt), false},
-		{"rotated_from", k.RotatedFrom, false}, {"rotated_to", k.RotatedTo, false},
-		{"revoked_successors", strings.Join(k.RevokedSuccessors, " "), false},
-	} {
-		if f.always || f.value != "" {
-			fmt.Fprintf(tw, "%s:\t%s\n", f.name, f.value)
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(k.Metadata)) {
-		fmt.Fprintf(tw, "meta.%s:\t%s\n", name, k.Metadata[name])
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if k.Key != "" {
-		fmt.Fprintln(os.Stderr, "\nThis is the only time the key is shown: store it now.")
-	}
-	return nil
-}
-
-func printList(w io.Writer, data []byte) error {
-	var keys []keystore.View
-	if err := json.Unmarshal(data, &keys); err != nil {
-		return fmt.Errorf("decoding the answer: %w", err)
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCONSUMER\tSCOPES\tSTATUS\tCREATED\tEXPIRES\tMETADATA")
-	for _, k := range keys {
-		expires := "-"
-		if !k.ExpiresAt.IsZero() {
-			expires = k.ExpiresAt.Format(time.RFC3339)
-		}
-		meta := make([]string, 0, len(k.Metadata))
-		for _, name := range slices.Sorted(maps.Keys(k.Metadata)) {
-			meta = append(meta, name+"="+k.Metadata[name])
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Consumer, strings.Join(k.Scopes, ","), k.Status, k.CreatedAt.Format(time.RFC3339), expires, strings.Join(meta, ","))
-	}
-	return tw.Flush()
 }
 
 // parseMeta reads the values of --meta: name=value pairs, each name once,
