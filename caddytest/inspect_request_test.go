@@ -160,6 +160,7 @@ func TestInspectPathSpellings(t *testing.T) {
 func TestInspectMethodOverride(t *testing.T) {
 	g, up := startRequestGateway(t, "strict")
 	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	jsonType := map[string]string{"Content-Type": "application/json"}
 	for _, c := range []struct {
 		name    string
 		path    string
@@ -180,6 +181,9 @@ func TestInspectMethodOverride(t *testing.T) {
 		{"query after ;", "/orders/1?a=1;_method=DELETE", nil, ""},
 		{"form .method", "/orders/1", form, "note=x&.method=DELETE"},
 		{"form space method", "/orders/1", form, "note=x&%20method=DELETE"},
+		// Laravel reads _method from a JSON body too.
+		{"JSON _method", "/orders/1", jsonType, `{"note":"x","_method":"DELETE"}`},
+		{"JSON escaped _method", "/orders/1", jsonType, `{"\u005fmethod":"DELETE"}`},
 	} {
 		status, h, body := g.Do("POST", c.path, c.headers, c.body)
 		if status != 400 || h.Get("Content-Type") != "application/problem+json" || !strings.Contains(body, "method override") {
@@ -191,6 +195,10 @@ func TestInspectMethodOverride(t *testing.T) {
 	}
 	if status, _, body := g.Do("POST", "/orders/1?method=fast", form, "note=x&method=card"); status != 200 || !strings.HasPrefix(body, "POST /orders/1") {
 		t.Errorf("a plain POST: %d %s", status, body)
+	}
+	// A _method deeper down, or that is not a string, asks for nothing.
+	if status, _, body := g.Do("POST", "/orders/1", jsonType, `{"item":{"_method":"DELETE"},"_method":7}`); status != 200 || !strings.HasPrefix(body, "POST /orders/1") {
+		t.Errorf("a JSON POST with inner _method: %d %s", status, body)
 	}
 	if status, _, _ := g.Do("DELETE", "/orders/1", nil, ""); status != 403 {
 		t.Errorf("DELETE: %d", status)

@@ -93,7 +93,9 @@ func (in *Inspect) checkBodyHeaders(r *http.Request) (BodyKind, Coding, refusal)
 	}
 	kind := BodyOpaque
 	switch {
-	case isJSONType(mediaType) && in.jsonDepth > 0:
+	case isJSONType(mediaType) && (in.jsonDepth > 0 || in.strict):
+		// Checked with json_depth; read for a _method member with strict
+		// paths.
 		kind = BodyJSON
 	case mediaType == "application/x-www-form-urlencoded" && (in.detector.Enabled() || in.strict):
 		// Scanned with block; read for _method fields with strict paths.

@@ -182,7 +182,14 @@ func FuzzJSONChecker(f *testing.F) {
 		f.Add([]byte(s), uint8(1))
 	}
 	f.Fuzz(func(t *testing.T, doc []byte, split uint8) {
-		c := &JSONChecker{OnString: func([]byte) error { return nil }}
+		c := &JSONChecker{}
+		c.OnString = func([]byte) error {
+			// The strict paths' _method check reads the top-level key.
+			if key, ok := c.TopLevelKey(); ok && (c.Depth() != 1 || len(key) > maxKeyLen) {
+				t.Fatalf("%q: top-level key %q at depth %d", doc, key, c.Depth())
+			}
+			return nil
+		}
 		piece := int(split)%16 + 1
 		var err error
 		for i := 0; i < len(doc) && err == nil; i += piece {

@@ -199,3 +199,12 @@ func SafeName[T string | []byte](s T) bool {
 	}
 	return true
 }
+
+// TopLevelKey returns the name of the member being read, decoded and cut to
+// maxKeyLen bytes, when it is a member of the top-level object.
+func (c *JSONChecker) TopLevelKey() ([]byte, bool) {
+	if len(c.stack) != 1 || !c.stack[0].object {
+		return nil, false
+	}
+	return c.stack[0].key, true
+}

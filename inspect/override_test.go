@@ -89,6 +89,39 @@ func TestBodyCheckerFormMethodOverride(t *testing.T) {
 	}
 }
 
+// With strict paths alone (no json_depth, no detector), a JSON body is read
+// for a top-level _method member holding a string, split anywhere.
+func TestBodyCheckerJSONMethodOverride(t *testing.T) {
+	b := &BodyChecker{RefuseOverride: true}
+	for doc, want := range map[string]bool{
+		`{"note":"x","_method":"DELETE"}`:      true,
+		`{"_METHOD":"put"}`:                    true,
+		`{"\u005fmethod":"PATCH"}`:             true,
+		`{".method":"DELETE"}`:                 true,
+		`{"_method":7}`:                        false,
+		`{"_method":{"a":"DELETE"}}`:           false,
+		`{"item":{"_method":"DELETE"}}`:        false,
+		`[{"_method":"DELETE"}]`:               false,
+		`{"note":"_method"}`:                   false,
+		`{"_methodx":"DELETE","method":"PUT"}`: false,
+		`"_method"`:                            false,
+	} {
+		for cut := 0; cut <= len(doc); cut++ {
+			b.Reset(BodyJSON)
+			_, err := b.Write([]byte(doc[:cut]))
+			if err == nil {
+				_, err = b.Write([]byte(doc[cut:]))
+			}
+			if err == nil {
+				err = b.Close()
+			}
+			if got := errors.Is(err, ErrMethodOverride); got != want || (!want && err != nil) {
+				t.Fatalf("%s cut at %d: %v", doc, cut, err)
+			}
+		}
+	}
+}
+
 func TestFormScannerUTF8(t *testing.T) {
 	for doc, bad := range map[string]bool{
 		"name=caf%C3%A9":        false,

@@ -106,7 +106,9 @@ type BodyChecker struct {
 	MaxDepth int
 	// Detector scans values.
 	Detector Detector
-	// RefuseOverride refuses a form with a MethodOverrideParam field.
+	// RefuseOverride refuses a form with a MethodOverrideParam field, and a
+	// JSON object with a MethodOverrideParam member holding a string
+	// (Laravel reads one from a JSON body).
 	RefuseOverride bool
 
 	kind BodyKind
@@ -121,7 +123,7 @@ func (b *BodyChecker) Reset(kind BodyKind) {
 	case BodyJSON:
 		b.json.MaxDepth = b.MaxDepth
 		b.json.OnString = nil
-		if b.Detector.Enabled() {
+		if b.Detector.Enabled() || b.RefuseOverride {
 			b.json.OnString = b.jsonValue
 		}
 		b.json.Reset()
@@ -131,6 +133,14 @@ func (b *BodyChecker) Reset(kind BodyKind) {
 }
 
 func (b *BodyChecker) jsonValue(v []byte) error {
+	if b.RefuseOverride {
+		if key, ok := b.json.TopLevelKey(); ok && IsMethodOverrideName(key) {
+			return ErrMethodOverride
+		}
+	}
+	if !b.Detector.Enabled() {
+		return nil
+	}
 	if a := b.Detector.Detect(v); a != None {
 		where := "JSON value"
 		if p := b.json.Pointer(); p != "" {
