@@ -145,7 +145,8 @@ func (o *OpenAPI) Cleanup() error {
 
 func (o *OpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := time.Now()
-	route, answer, x := o.check(r)
+	var m matched // on the stack: check fills it
+	route, answer, x := o.check(r, &m)
 	if answer != nil {
 		if done, err := o.gate.RejectWith(w, r, answer, x); done {
 			return err
@@ -161,9 +162,10 @@ func (o *OpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // check matches r to its operation and applies the rules in order: the
 // operation exists, the caller holds its scopes, the request matches it. It
-// returns the route (nil for no operation) and the refusal, if any.
-func (o *OpenAPI) check(r *http.Request) (*matched, *gateway.Answer, gateway.Extra) {
-	m, err := o.doc.match(r)
+// returns the route (nil for no operation; else into, which it fills) and
+// the refusal, if any.
+func (o *OpenAPI) check(r *http.Request, into *matched) (*matched, *gateway.Answer, gateway.Extra) {
+	m, err := o.doc.match(r, into)
 	if err != nil {
 		if m != nil {
 			return nil, o.notAllowed, gateway.Extra{Header: []string{"Allow", o.doc.allow[m.PathItem]}}

@@ -79,7 +79,7 @@ func (d *document) libraryMatch(r *http.Request) (*router.Route, error) {
 func (pt *paramTarget) agree(t *testing.T, r *http.Request) (byTrie, passed, refused bool) {
 	t.Helper()
 	d := pt.doc
-	m, err := d.match(r)
+	m, err := d.match(r, new(matched))
 	route, libErr := d.libraryMatch(r)
 	what := r.Method + " " + r.URL.String()
 	if !errors.Is(err, libErr) && (err != nil || libErr != nil) {

@@ -200,10 +200,10 @@ func libraryBase(serverURL string) string {
 // find matches a plain path: each server base path the path begins with is
 // cut off in turn, as the library does (the whole path when none fits), and
 // the first template with an operation for the method wins; a template
-// without one answers 405. ok is false when the trie cannot decide.
-func (d *document) find(r *http.Request, escaped string) (m *matched, found bool) {
-	var partial *matched
-	tried := false
+// without one answers 405. It fills m, and found is false when no template
+// matched (the trie cannot decide then unless it is complete).
+func (d *document) find(r *http.Request, escaped string, m *matched) (found bool) {
+	tried, partial := false, false
 	for i := 0; i <= len(d.libBases); i++ {
 		candidate := escaped
 		if i < len(d.libBases) {
@@ -223,27 +223,29 @@ func (d *document) find(r *http.Request, escaped string) (m *matched, found bool
 		if leaf == nil {
 			continue
 		}
-		next := &matched{values: values}
-		next.Route = router.Route{Document: d.model, Path: leaf.template, PathItem: leaf.item, Method: r.Method,
-			Operation: operationFor(leaf.item, r.Method), RequestPath: candidate}
-		if next.Operation != nil {
-			return next, true
+		op := operationFor(leaf.item, r.Method)
+		if op == nil && partial {
+			continue // the first path without the method is the one kept
 		}
-		if partial == nil {
-			partial = next
+		*m = matched{values: values}
+		m.Route = router.Route{Document: d.model, Path: leaf.template, PathItem: leaf.item, Method: r.Method,
+			Operation: op, RequestPath: candidate}
+		if op != nil {
+			return true
 		}
+		partial = true
 	}
-	return partial, partial != nil
+	return partial
 }
 
-// match finds r's operation: the trie for a plain path and method, the
-// library's router for any other. Either way the path must be reached
+// match finds r's operation, into m: the trie for a plain path and method,
+// the library's router for any other. Either way the path must be reached
 // through a server base path (onBase). err is router.ErrPathNotFound (m
 // nil) or router.ErrMethodNotAllowed (m without operation).
-func (d *document) match(r *http.Request) (*matched, error) {
+func (d *document) match(r *http.Request, m *matched) (*matched, error) {
 	escaped := r.URL.EscapedPath()
 	if d.trie != nil && plainMethod(r.Method) && plainPath(r, escaped) {
-		m, found := d.find(r, escaped)
+		found := d.find(r, escaped, m)
 		if found || d.trieComplete {
 			if !found || !d.onBase(escaped, m.RequestPath) {
 				return nil, router.ErrPathNotFound
@@ -261,9 +263,11 @@ func (d *document) match(r *http.Request) (*matched, error) {
 	}
 	if err != nil {
 		if errors.Is(err, router.ErrMethodNotAllowed) && route != nil {
-			return &matched{Route: *route}, router.ErrMethodNotAllowed
+			*m = matched{Route: *route}
+			return m, router.ErrMethodNotAllowed
 		}
 		return nil, router.ErrPathNotFound
 	}
-	return &matched{Route: *route}, nil
+	*m = matched{Route: *route}
+	return m, nil
 }
