@@ -21,7 +21,8 @@ import (
 
 // privateKeyJWT is private_key_jwt client authentication (OpenID Connect
 // Core 9, RFC 7523 2.2): a short-lived JWT signed with the gateway's key,
-// issued and subjected by the client id, for the token endpoint's audience.
+// issued and subjected by the client id, for the token endpoint's URL or
+// the configured assertion_audience.
 type privateKeyJWT struct {
 	id       string
 	audience string

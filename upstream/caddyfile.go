@@ -16,6 +16,7 @@ import (
 //			client_secret <secret>             # {env.X} and {file./path} work
 //			auth_method   client_secret_basic|client_secret_post|private_key_jwt
 //			key_file      <pem>                # private_key_jwt
+//			assertion_audience <aud>           # private_key_jwt (default: the token URL)
 //			key_id        <kid>
 //			audience      <audience>...
 //			scope         <scope>...
@@ -105,6 +106,8 @@ func (te *TokenExchange) unmarshal(d *caddyfile.Dispenser) error {
 			te.KeyFile, err = gateway.OneArg(d)
 		case "key_id":
 			te.KeyID, err = gateway.OneArg(d)
+		case "assertion_audience":
+			te.AssertionAudience, err = gateway.OneArg(d)
 		case "audience":
 			te.Audience, err = someArgs(d)
 		case "scope":

@@ -13,8 +13,9 @@ func TestUpstreamAuthCaddyfile(t *testing.T) {
 	tests := []gatewaytest.CaddyfileCase{
 		{In: te + "\t\tclient_id gw\n\t\tclient_secret {env.S}\n\t\taudience orders\n\t\tscope a b\n\t\tresource https://o\n\t\tfallback client_credentials\n\t}\n\theader X-Token\n\ttimeout 5s\n\tcache_size 100\n}",
 			Want: `{"token_exchange":{"token_url":"https://idp/token","client_id":"gw","client_secret":"{env.S}","audience":["orders"],"scope":["a","b"],"resource":["https://o"],"fallback":"client_credentials"},"header":"X-Token","timeout":5000000000,"cache_size":100}`},
-		{In: te + "\t\tclient_id gw\n\t\tauth_method private_key_jwt\n\t\tkey_file k.pem\n\t\tkey_id k1\n\t\tsubject_token_type jwt\n\t}\n}",
-			Want: `{"token_exchange":{"token_url":"https://idp/token","client_id":"gw","auth_method":"private_key_jwt","key_file":"k.pem","key_id":"k1","subject_token_type":"jwt"}}`},
+		{In: te + "\t\tclient_id gw\n\t\tauth_method private_key_jwt\n\t\tkey_file k.pem\n\t\tkey_id k1\n\t\tassertion_audience https://idp\n\t\tsubject_token_type jwt\n\t}\n}",
+			Want: `{"token_exchange":{"token_url":"https://idp/token","client_id":"gw","auth_method":"private_key_jwt","key_file":"k.pem","key_id":"k1","assertion_audience":"https://idp","subject_token_type":"jwt"}}`},
+		{In: te + "\t\tclient_id gw\n\t\tclient_secret s\n\t\tassertion_audience https://idp\n\t}\n}", Err: `assertion_audience are for auth_method private_key_jwt, at Testfile:6`},
 		{In: "api_upstream_auth {\n\tclient_credentials https://idp/token {\n\t\tclient_id gw\n\t\tclient_secret s\n\t\tauth_method client_secret_post\n\t\tscope s1\n\t\taudience billing\n\t}\n}",
 			Want: `{"client_credentials":{"token_url":"https://idp/token","client_id":"gw","client_secret":"s","auth_method":"client_secret_post","scope":["s1"],"audience":["billing"]}}`},
 		{In: te + "\t\tclient_secret s\n\t}\n}", Err: `token_exchange: client_id is required, at Testfile:4`},

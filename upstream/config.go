@@ -35,6 +35,10 @@ type TokenExchange struct {
 	KeyFile string `json:"key_file,omitempty"`
 	// KeyID is the kid of the client assertion's header. Default: none.
 	KeyID string `json:"key_id,omitempty"`
+	// AssertionAudience is the aud of private_key_jwt's client assertion.
+	// Default: the token endpoint's URL (OpenID Connect Core 9); providers
+	// that follow RFC 7523bis want their issuer identifier instead.
+	AssertionAudience string `json:"assertion_audience,omitempty"`
 	// Audience lists the requested audiences (the upstream's name at the
 	// provider). Default: none.
 	Audience []string `json:"audience,omitempty"`
@@ -76,8 +80,8 @@ func (te *TokenExchange) validate() error {
 	}
 	switch te.AuthMethod {
 	case "", authBasic, authPost:
-		if te.KeyFile != "" {
-			return fmt.Errorf("api_upstream_auth: token_exchange: key_file is for auth_method private_key_jwt")
+		if te.KeyFile != "" || te.AssertionAudience != "" {
+			return fmt.Errorf("api_upstream_auth: token_exchange: key_file and assertion_audience are for auth_method private_key_jwt")
 		}
 	case authPrivateKey:
 		if te.KeyFile == "" {

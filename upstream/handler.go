@@ -164,7 +164,11 @@ func (u *UpstreamAuth) build(client *http.Client) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("api_upstream_auth: token_exchange: %w", err)
 		}
-		x.ep.auth = &privateKeyJWT{id: te.ClientID, audience: te.TokenURL, keyID: te.KeyID, method: method, key: key}
+		aud := te.TokenURL
+		if te.AssertionAudience != "" {
+			aud = te.AssertionAudience
+		}
+		x.ep.auth = &privateKeyJWT{id: te.ClientID, audience: aud, keyID: te.KeyID, method: method, key: key}
 	default:
 		x.ep.auth = secretBasic{te.ClientID, secret}
 	}

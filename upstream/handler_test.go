@@ -329,6 +329,24 @@ func TestPrivateKeyJWT(t *testing.T) {
 	if w, got := serve(u, "subject-g", "Authorization"); w.Code != 200 || got == "" {
 		t.Fatalf("private_key_jwt: %d %q", w.Code, got)
 	}
+
+	// A provider that wants its issuer as the assertion's audience.
+	wantAud := "https://idp.example.com"
+	idp.check = func(r *http.Request) bool {
+		var claims jwt.RegisteredClaims
+		_, err := jwt.ParseWithClaims(r.PostForm.Get("client_assertion"), &claims, func(*jwt.Token) (any, error) { return &key.PublicKey, nil },
+			jwt.WithValidMethods([]string{"ES256"}), jwt.WithAudience(wantAud), jwt.WithIssuer("apigate"))
+		return err == nil && len(claims.Audience) == 1
+	}
+	cfg = exchangeConfig(idp.URL)
+	cfg.TokenExchange.ClientSecret = ""
+	cfg.TokenExchange.AuthMethod = authPrivateKey
+	cfg.TokenExchange.KeyFile = file
+	cfg.TokenExchange.AssertionAudience = wantAud
+	u = provision(t, cfg, &now)
+	if w, got := serve(u, "subject-h", "Authorization"); w.Code != 200 || got == "" {
+		t.Fatalf("private_key_jwt with assertion_audience: %d %q", w.Code, got)
+	}
 }
 
 func TestClientCredentials(t *testing.T) {
