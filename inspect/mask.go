@@ -1,7 +1,6 @@
 package inspect
 
 import (
-	"bytes"
 	"fmt"
 	"regexp"
 	"slices"
@@ -193,9 +192,7 @@ func (m *Masker) apply(out, src, text []byte, pos []int, spans []span, cut int) 
 		case kindCard:
 			out = maskCard(out, src, text, pos, s.start, s.end)
 		case kindEmail:
-			at := s.start + bytes.IndexByte(text[s.start:s.end], '@')
-			out = append(out, "***"...)
-			out = append(out, src[rawAt(pos, at):rawAt(pos, s.end)]...)
+			out = append(out, "***"...) // the local part; the domain stays
 		default:
 			out = append(out, m.regex[s.kind].replacement...)
 		}

@@ -118,7 +118,7 @@ func maskCard(out, src, text []byte, pos []int, start, end int) []byte {
 	return out
 }
 
-// findEmails appends the e-mail addresses in buf.
+// findEmails appends the local parts of the e-mail addresses in buf.
 func findEmails(buf []byte, prev byte, spans []span) []span {
 	from := 0
 	for {
@@ -154,22 +154,26 @@ func findEmails(buf []byte, prev byte, spans []span) []span {
 		if !validDomain(buf[at+1 : end]) {
 			continue
 		}
-		spans = append(spans, span{start, end, kindEmail})
+		// The span is the local part alone: the domain stays text that
+		// the other rules read (a token after an '@' is still masked).
+		spans = append(spans, span{start, at, kindEmail})
 		from = end
 	}
 }
 
 // validDomain checks labels separated by single dots, at least two, the last
-// of two or more letters.
+// of two or more characters with a letter among them: a top-level domain
+// may hold digits and hyphens (xn--p1ai), and what looks like an address is
+// masked, whether or not its domain exists (example.com0 included).
 func validDomain(d []byte) bool {
 	dot := bytes.LastIndexByte(d, '.')
 	if dot <= 0 || len(d)-dot-1 < 2 || bytes.Contains(d, []byte("..")) || d[0] == '-' {
 		return false
 	}
 	for _, b := range d[dot+1:] {
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z') {
-			return false
+		if b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' {
+			return true
 		}
 	}
-	return true
+	return false
 }
